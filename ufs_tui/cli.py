@@ -1,0 +1,207 @@
+"""Command line: ``ufs-tui [COMMAND] ...``. Non-interactive commands print text or JSON; no command opens the UI.
+
+Every error a user can cause prints one line, ``ufs-tui: error: PATH: problem``,
+and exits 2; a partial result (an unreadable dir met while walking) prints
+warnings and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from .core.errors import UfsError
+from .core.stack import Stack
+
+PROG = "ufs-tui"
+
+DESCRIPTION = """\
+See inside overlayfs stacks: lower, upper and merged side by side.
+
+commands:
+  (none)   open the explorer UI on a stack:  ufs-tui --lower L1:L2 --upper U --work W
+  demo     open the UI on the built-in demo stack (--print: print its tree instead)
+  tree     print the merged tree (text or JSON lines), without mounting
+  diff     print the upper's changes against the lowers (text, docker, json)
+
+Run 'ufs-tui COMMAND --help' for a command's options.
+"""
+
+
+def add_stack_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("stack (the same options as mount -t overlay)")
+    g.add_argument(
+        "--lower",
+        required=required,
+        metavar="DIR[:DIR...]",
+        help="lower layers, topmost first, in the kernel's lowerdir syntax: ':' separates, '\\:' escapes a "
+        "colon, '::' starts data-only layers",
+    )
+    g.add_argument("--upper", metavar="DIR", help="the upper (writable) layer; omit for a read-only stack")
+    g.add_argument("--work", metavar="DIR", help="the work dir (only needed to mount)")
+    g.add_argument(
+        "--xattr-ns",
+        choices=("trusted", "user"),
+        help="which overlay xattrs mark whiteouts/opaque dirs: trusted.overlay.* (default for root) or "
+        "user.overlay.* (userxattr mounts); detected from the layers when not given",
+    )
+    g.add_argument("--userxattr", action="store_true", help="same as --xattr-ns user (the mount option's name)")
+    g.add_argument(
+        "--oci-whiteouts",
+        action="store_true",
+        help="also honour image-tarball markers: .wh.NAME deletes NAME below, .wh..wh..opq makes a dir opaque "
+        "(naively unpacked image layers, fuse-overlayfs uppers); the kernel itself ignores them",
+    )
+
+
+def stack_from_args(args: argparse.Namespace) -> Stack:
+    options: list[str] = []
+    if args.userxattr:
+        options.append("userxattr")
+    if args.oci_whiteouts:
+        options.append("oci-whiteouts")
+    return Stack.build(
+        args.lower,
+        upper=args.upper,
+        work=args.work,
+        xattr_ns=args.xattr_ns,
+        options=tuple(options),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tree = sub.add_parser(
+        "tree",
+        help="print the merged tree",
+        description="Print the merged view of a stack, computed from the layers (nothing is mounted or written).",
+        epilog=_tree_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_options(tree)
+    tree.add_argument("--format", choices=("text", "json"), default="text", help="text tree or JSON lines")
+    tree.add_argument(
+        "--all", action="store_true", help="also list hidden things: whiteouts, shadowed and hidden lower entries"
+    )
+
+    diff = sub.add_parser(
+        "diff",
+        help="print the upper's changes",
+        description="Print what the upper changes over the lowers. --format docker prints exactly the A/C/D lines "
+        "'docker diff' prints for a container with this upper.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_options(diff)
+    diff.add_argument("--format", choices=("text", "docker", "json"), default="text")
+
+    demo = sub.add_parser(
+        "demo",
+        help="the built-in demo stack",
+        description="Build the demo stack in a temp dir (through a real overlay mount: as root directly, "
+        "otherwise in a user namespace), open it, and remove it on exit.",
+    )
+    demo.add_argument("--print", action="store_true", help="print the demo's merged tree instead of opening the UI")
+    demo.add_argument("--format", choices=("text", "json"), default="text", help="with --print")
+    demo.add_argument("--all", action="store_true", help="with --print: include hidden things")
+    return parser
+
+
+def _tree_epilog() -> str:
+    from .core import status as S
+
+    rows = "\n".join(f"  {s.glyph} {s.status:<14} {s.legend}" for s in S.STYLES.values())
+    return (
+        "statuses (JSON 'status' field; the glyph starts each text line):\n"
+        + rows
+        + "\n\nJSON lines carry: path, type, mode, size, target, layer (upper | lower:N | data:N), source (the real "
+        "path whose data backs the entry), status; plus redirect, data_layer, error where they apply, by (the "
+        "layer that hides it) with --all, and path_b64 (the raw bytes) when a name is not valid UTF-8."
+    )
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = stdout or sys.stdout
+    parser = build_parser()
+    if argv and argv[0] not in ("tree", "diff", "demo", "-h", "--help"):
+        return _open_ui(argv)
+    if not argv:
+        parser.print_help(out)
+        return 0
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args, out)
+    except UfsError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    from .core import report
+    from .core.merge import OverlayView
+
+    if args.command == "tree":
+        view = OverlayView(stack_from_args(args))
+        view.list_dir("/")  # a root that cannot be read is an error, not a warning
+        if args.format == "json":
+            report.write_tree_json(view, out, args.all)
+        else:
+            report.write_tree_text(view, out, args.all)
+        return _warn(view.errors)
+    if args.command == "diff":
+        from .core.diff import changes
+
+        stack = stack_from_args(args)
+        if stack.upper is None:
+            raise UfsError("--upper: diff needs an upper layer to compare with the lowers")
+        report.write_diff(changes(stack), out, args.format)
+        return 0
+    if args.command == "demo":
+        from .core.demo import build_demo
+
+        with build_demo() as demo:
+            if args.print:
+                print(f"# demo stack in {demo.root}, made by {demo.how}", file=out)
+                for note in demo.notes:
+                    print(f"# note: {note}", file=out)
+                view = OverlayView(demo.stack)
+                (report.write_tree_json if args.format == "json" else report.write_tree_text)(view, out, args.all)
+                return 0
+            return _run_ui(demo.stack, demo_notes=[demo.how, *demo.notes])
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def _warn(errors: dict[str, str]) -> int:
+    from .core.display import printable
+
+    for path, problem in errors.items():
+        print(f"{PROG}: warning: {printable(path)}: {problem} (its entries are missing above)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _open_ui(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description="Open the explorer UI on a stack.")
+    add_stack_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        stack = stack_from_args(args)
+    except UfsError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    return _run_ui(stack)
+
+
+def _run_ui(stack: Stack, demo_notes: list[str] | None = None) -> int:
+    from .ui.app import run_app
+
+    return run_app(stack, notes=demo_notes or [])

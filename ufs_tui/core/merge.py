@@ -1,0 +1,629 @@
+"""The merged view of a stack, computed one directory at a time, as overlayfs does it.
+
+Lookup of a name walks the layers top-down (upper, then lowers in kernel order)
+and stops at the first non-directory, whiteout or opaque directory; directories
+of the same name merge until then. Redirects change the name (relative) or path
+(absolute) looked up in the layers below; metacopy files take their data from
+the next regular file found below (or from a data-only layer through an
+absolute redirect).
+
+:class:`OverlayView` caches each directory's listing, so the cost of opening a
+directory is that directory's entries across the layers, never the whole tree.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from . import status as S
+from .errors import StackError
+from .markers import WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
+from .stack import Layer, Stack
+
+Source = tuple[Layer, str]  # (layer, real directory path in that layer)
+
+
+class Entry:
+    """One entry of a merged directory: the topmost copy of a name, classified.
+
+    Only what a listing needs is kept (a full walk of 100k entries must stay
+    small); :meth:`OverlayView.versions` and :func:`probe` give the rest.
+    """
+
+    __slots__ = ("name", "kind", "mode", "size", "target", "layer", "status", "srcdir", "sources", "extra")
+
+    def __init__(
+        self,
+        name: str,
+        node: Node,
+        layer: Layer,
+        status: str,
+        srcdir: str,
+        sources: tuple[Source, ...] | None,
+        extra: dict[str, str] | None,
+    ) -> None:
+        self.name = name
+        self.kind = node.kind
+        self.mode = node.mode
+        self.size = node.size
+        self.target = node.target
+        self.layer = layer
+        self.status = status
+        self.srcdir = srcdir  # the real dir in ``layer`` holding this name (shared by siblings)
+        self.sources = sources  # for dirs: every (layer, real dir) that merges into it
+        self.extra = extra  # rare facts: "redirect", "data" (real path of metacopy data), "error"
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "dir"
+
+    @property
+    def real_path(self) -> str:
+        """The real path of the topmost copy (the one whose metadata the merged view shows)."""
+        return posixpath.join(self.srcdir, self.name)
+
+    @property
+    def source(self) -> str:
+        """The real path whose *data* backs this entry (for metacopy: the data's layer)."""
+        if self.extra and "data" in self.extra:
+            return self.extra["data"]
+        return self.real_path
+
+    @property
+    def redirect(self) -> str | None:
+        return self.extra.get("redirect") if self.extra else None
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Entry({self.name!r}, {self.kind}, {self.status}, {self.layer.name})"
+
+
+@dataclass(frozen=True)
+class LayerVersion:
+    """One layer's version of a name and its fate in the merged view."""
+
+    layer: Layer
+    path: str  # real path in the layer
+    node: Node
+    fate: str  # a status.FATES value
+    by: Layer | None = None  # the layer whose marker or entry decided the fate
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """Something in a layer that the merged view does not show (``tree --all``)."""
+
+    name: str
+    layer: Layer
+    path: str  # real path
+    status: str  # whiteout | whited-out | opaque-hidden | shadowed
+    by: Layer | None
+
+
+@dataclass
+class _Resolution:
+    top: Node | None = None
+    top_layer: Layer | None = None
+    sources: list[Source] | None = None
+    data: tuple[Layer, Node] | None = None
+    below: Node | None = None  # the first real entry under the top (for status)
+    redirect: str | None = None
+    error: str | None = None
+    versions: list[LayerVersion] | None = None
+    hidden: list[tuple[Layer, str, str, Layer | None]] | None = None  # (layer, path, fate, by)
+
+
+class _DirListing:
+    """Names in one real directory, from one readdir; OCI ``.wh.`` names split out."""
+
+    __slots__ = ("names", "wh", "opaque")
+
+    def __init__(self, names: dict[str, str | None], wh: set[str], opaque: bool) -> None:
+        self.names = names  # name -> kind hint from d_type ("dir", "symlink", ... or None)
+        self.wh = wh  # names whited out by ``.wh.NAME`` (OCI form)
+        self.opaque = opaque  # ``.wh..wh..opq`` present (OCI form)
+
+
+def _dtype_kind(de: os.DirEntry[str]) -> str | None:
+    try:
+        if de.is_symlink():
+            return "symlink"
+        if de.is_dir(follow_symlinks=False):
+            return "dir"
+        if de.is_file(follow_symlinks=False):
+            return "file"
+    except OSError:
+        return None
+    return None
+
+
+class OverlayView:
+    """The merged view of a :class:`Stack`, read lazily and cached per directory."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.oci = "oci-whiteouts" in stack.options
+        self._dirs: dict[str, tuple[Source, ...]] = {}
+        self._listings: dict[str, list[Entry]] = {}
+        self.errors: dict[str, str] = {}  # real dir -> problem (unreadable dirs met while listing)
+        self._dirs["/"] = tuple((layer, layer.path) for layer in stack.layers)
+
+    # ----------------------------------------------------------------- public API
+    def list_dir(self, path: str = "/") -> list[Entry]:
+        """The merged listing of directory ``path`` (sorted by name), cached."""
+        path = normpath(path)
+        cached = self._listings.get(path)
+        if cached is not None:
+            return cached
+        entries, _ = self._scan(self.dir_sources(path), want_hidden=False)
+        self._remember(path, entries)
+        return entries
+
+    def hidden(self, path: str = "/") -> list[Hidden]:
+        """What the layers hold in dir ``path`` that the merged view hides (markers included)."""
+        return self.list_all(path)[1]
+
+    def list_all(self, path: str = "/") -> tuple[list[Entry], list[Hidden]]:
+        """The merged listing of ``path`` and everything its layers hide there, from one scan."""
+        path = normpath(path)
+        entries, hidden = self._scan(self.dir_sources(path), want_hidden=True)
+        self._remember(path, entries)
+        return entries, hidden
+
+    def _remember(self, path: str, entries: list[Entry]) -> None:
+        self._listings[path] = entries
+        for e in entries:
+            if e.sources is not None:
+                self._dirs[join(path, e.name)] = e.sources
+
+    def dir_sources(self, path: str) -> tuple[Source, ...]:
+        """Every (layer, real dir) that merges into merged dir ``path``; raises if it is not a dir."""
+        path = normpath(path)
+        got = self._dirs.get(path)
+        if got is not None:
+            return got
+        parent, name = posixpath.split(path)
+        psources = self.dir_sources(parent)
+        res = self._resolve(psources, name, self._probe_direct, want_versions=False)
+        if res.top is None:
+            raise StackError(path, "no such directory in the merged view")
+        if res.sources is None:
+            raise StackError(path, "not a directory in the merged view")
+        sources = tuple(res.sources)
+        self._dirs[path] = sources
+        return sources
+
+    def lookup(self, path: str) -> Entry | None:
+        """The merged entry at ``path`` or None (whited out, hidden, or absent)."""
+        path = normpath(path)
+        if path == "/":
+            return self.root_entry()
+        parent, name = posixpath.split(path)
+        try:
+            psources = self.dir_sources(parent)
+        except StackError:
+            return None
+        res = self._resolve(psources, name, self._probe_direct, want_versions=False)
+        return self._entry(name, res)
+
+    def root_entry(self) -> Entry:
+        layer, real = self._dirs["/"][0]
+        node = probe(real, self.stack.xattr_ns) or Node(real, None)
+        status = S.MERGED if len(self._dirs["/"]) > 1 and self.stack.upper else S.LOWER
+        if self.stack.upper is None:
+            status = S.LOWER
+        elif len(self._dirs["/"]) == 1:
+            status = S.NEW
+        return Entry("", node, layer, status, real, self._dirs["/"], None)
+
+    def versions(self, path: str) -> list[LayerVersion]:
+        """Every layer's version of ``path`` and its fate (visible, merged, shadowed, whited out, ...)."""
+        path = normpath(path)
+        if path == "/":
+            out: list[LayerVersion] = []
+            for layer, real in self._dirs["/"]:
+                node = probe(real, self.stack.xattr_ns)
+                if node is not None:
+                    out.append(LayerVersion(layer, real, node, S.VISIBLE if not out else S.F_MERGED))
+            return out
+        parent, name = posixpath.split(path)
+        try:
+            psources = self.dir_sources(parent)
+        except StackError:
+            return self._versions_under_hidden_parent(path)
+        res = self._resolve(psources, name, self._probe_direct, want_versions=True)
+        return res.versions or []
+
+    def _versions_under_hidden_parent(self, path: str) -> list[LayerVersion]:
+        """A path whose parent is not a merged dir: report each layer's copy as hidden by an ancestor."""
+        out = []
+        for layer in self.stack.layers:
+            real = layer.real(path)
+            node = probe(real, self.stack.xattr_ns)
+            if node is not None:
+                out.append(LayerVersion(layer, real, node, S.F_PARENT_HIDDEN))
+        return out
+
+    def walk(self, path: str = "/") -> Iterator[tuple[str, Entry]]:
+        """Pre-order over the merged tree below ``path``: each dir is followed by its contents."""
+        for p, item, _ in self.walk_items(path, with_hidden=False):
+            assert isinstance(item, Entry)
+            yield p, item
+
+    def walk_items(self, path: str = "/", with_hidden: bool = False) -> Iterator[tuple[str, Entry | Hidden, int]]:
+        """Pre-order (path, item, depth) over the tree, names sorted; with hidden things of each dir if asked.
+
+        A dir that cannot be listed is recorded in :attr:`errors` and skipped.
+        """
+        stack: list[tuple[str, int, Iterator[Entry | Hidden]]] = [
+            (normpath(path), 0, iter(self._items(path, with_hidden)))
+        ]
+        while stack:
+            d, depth, it = stack[-1]
+            item = next(it, None)
+            if item is None:
+                stack.pop()
+                continue
+            p = join(d, item.name)
+            yield p, item, depth
+            if isinstance(item, Entry) and item.is_dir:
+                stack.append((p, depth + 1, iter(self._items(p, with_hidden))))
+
+    def _items(self, path: str, with_hidden: bool) -> list[Entry | Hidden]:
+        try:
+            if not with_hidden:
+                return list(self.list_dir(path))
+            entries, hidden = self.list_all(path)
+        except StackError as e:
+            self.errors.setdefault(path, e.problem)
+            return []
+        items: list[Entry | Hidden] = [*entries, *hidden]
+        items.sort(key=lambda it: (it.name, isinstance(it, Hidden)))
+        return items
+
+    def invalidate(self, path: str) -> None:
+        """Forget the listing of dir ``path`` and every cached dir below it (after a change)."""
+        path = normpath(path)
+        self._listings.pop(path, None)
+        prefix = path.rstrip("/") + "/"
+        for cache in (self._listings, self._dirs):
+            for key in [k for k in cache if k.startswith(prefix)]:
+                del cache[key]
+
+    def invalidate_all(self) -> None:
+        self._listings.clear()
+        root = self._dirs["/"]
+        self._dirs.clear()
+        self._dirs["/"] = root
+
+    def merged_dirs_for(self, real_dir: str) -> list[str]:
+        """Merged paths of cached dirs that ``real_dir`` (a layer's real directory) feeds."""
+        out = []
+        for mpath, sources in self._dirs.items():
+            if any(real == real_dir for _, real in sources):
+                out.append(mpath)
+        return out
+
+    # ---------------------------------------------------------------- internals
+    def _read_dir(self, real: str) -> _DirListing | None:
+        names: dict[str, str | None] = {}
+        wh: set[str] = set()
+        opaque = False
+        try:
+            with os.scandir(real) as it:
+                for de in it:
+                    name = de.name
+                    if self.oci and name.startswith(WH_PREFIX):
+                        if name in (WH_OPAQUE, WH_FUSE_OPAQUE):
+                            opaque = True
+                        else:
+                            wh.add(name[len(WH_PREFIX) :])
+                        continue
+                    names[name] = _dtype_kind(de)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        except OSError as e:
+            self.errors[real] = e.strerror or str(e)
+            return None
+        return _DirListing(names, wh, opaque)
+
+    def _probe_direct(self, layer: Layer, path: str) -> Node | None:
+        """Probe one path with no readdir at hand (single lookups and redirects)."""
+        node = probe(path, self.stack.xattr_ns)
+        if self.oci:
+            parent, name = posixpath.split(path)
+            wh = os.path.lexists(posixpath.join(parent, WH_PREFIX + name))
+            if node is None:
+                if wh:
+                    node = Node(posixpath.join(parent, WH_PREFIX + name), None)
+                    node.kind = "file"
+                    node.whiteout = "oci"
+                return node
+            self._oci_adjust(node, wh)
+        return node
+
+    def _oci_adjust(self, node: Node, whited_in_own_layer: bool) -> None:
+        if node.is_dir and (
+            whited_in_own_layer
+            or os.path.lexists(posixpath.join(node.path, WH_OPAQUE))
+            or os.path.lexists(posixpath.join(node.path, WH_FUSE_OPAQUE))
+        ):
+            node.opaque = True
+
+    def _scan(self, sources: tuple[Source, ...], want_hidden: bool) -> tuple[list[Entry], list[Hidden]]:
+        listings: dict[str, _DirListing] = {}
+        order: dict[str, None] = {}
+        for _, real in sources:
+            lst = self._read_dir(real)
+            if lst is None:
+                continue
+            listings[real] = lst
+            for name in lst.names:
+                order[name] = None
+            for name in lst.wh:
+                order[name] = None
+        ns = self.stack.xattr_ns
+        oci = self.oci
+
+        def get(layer: Layer, path: str) -> Node | None:
+            parent, name = posixpath.split(path)
+            lst = listings.get(parent)
+            if lst is None:
+                return self._probe_direct(layer, path)
+            kind = lst.names.get(name, "")
+            if kind == "":
+                if oci and name in lst.wh:
+                    node = Node(posixpath.join(parent, WH_PREFIX + name), None)
+                    node.kind = "file"
+                    node.whiteout = "oci"
+                    return node
+                return None
+            found = probe(path, ns, kind)
+            if found is not None and oci:
+                self._oci_adjust(found, name in lst.wh)
+            return found
+
+        entries: list[Entry] = []
+        hidden: list[Hidden] = []
+        for name in sorted(order):
+            res = self._resolve(sources, name, get, want_versions=want_hidden)
+            entry = self._entry(name, res)
+            if entry is not None:
+                entries.append(entry)
+            if want_hidden and res.versions:
+                for v in res.versions:
+                    if v.fate in S.HIDDEN_FATES:
+                        hidden.append(Hidden(name, v.layer, v.node.path, S.HIDDEN_STATUS[v.fate], v.by))
+        return entries, hidden
+
+    def _entry(self, name: str, res: _Resolution) -> Entry | None:
+        top, layer = res.top, res.top_layer
+        if top is None or layer is None:
+            return None
+        extra: dict[str, str] | None = None
+        if res.redirect:
+            extra = {"redirect": res.redirect}
+        if res.data is not None:
+            extra = extra or {}
+            extra["data"] = res.data[1].path
+            extra["data_layer"] = res.data[0].name
+        if res.error:
+            extra = extra or {}
+            extra["error"] = res.error
+        status = classify(top, layer, res.below, len(res.sources or ()), res.error)
+        return Entry(
+            name,
+            top,
+            layer,
+            status,
+            posixpath.dirname(top.path),
+            tuple(res.sources) if res.sources is not None else None,
+            extra,
+        )
+
+    def _resolve(
+        self,
+        psources: tuple[Source, ...],
+        name: str,
+        get: Callable[[Layer, str], Node | None],
+        want_versions: bool,
+    ) -> _Resolution:
+        """Look ``name`` up under a merged dir whose per-layer dirs are ``psources``."""
+        res = _Resolution()
+        versions: list[LayerVersion] = []
+        seq: list[tuple[Layer, str | None]] = list(psources)
+        lookup_name = name
+        abs_path: str | None = None
+        stop_fate: str | None = None
+        stopper: Layer | None = None
+        need_data = False
+        below_done = True  # an upper non-dir keeps looking for what it sits on (copied-up vs new)
+        i = 0
+        while i < len(seq):
+            layer, pdir = seq[i]
+            i += 1
+            if stop_fate is not None and not want_versions and below_done:
+                break
+            if abs_path is not None:
+                node, walk_stop = self._walk_abs(layer, abs_path, get)
+                path = layer.real(abs_path)
+            else:
+                assert pdir is not None
+                path = posixpath.join(pdir, lookup_name)
+                node, walk_stop = get(layer, path), False
+            if node is None:
+                if walk_stop and stop_fate is None:
+                    stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                continue
+            if stop_fate is not None:
+                if not below_done:
+                    below_done = True
+                    if not node.whiteout:
+                        res.below = node
+                versions.append(LayerVersion(layer, path, node, stop_fate, stopper))
+                continue
+            if node.whiteout:
+                versions.append(LayerVersion(layer, path, node, S.F_WHITEOUT, layer))
+                stop_fate, stopper = S.F_WHITED_OUT, layer
+                if need_data:
+                    res.error = "metacopy file has no data below it (whited out)"
+                    need_data = False
+                continue
+            if res.top is None:
+                res.top, res.top_layer = node, layer
+                versions.append(LayerVersion(layer, path, node, S.VISIBLE))
+                if node.is_dir:
+                    res.sources = [(layer, path)]
+                    if node.opaque:
+                        stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                    elif node.redirect:
+                        res.redirect = node.redirect
+                        seq, i, lookup_name, abs_path = self._redirect(
+                            node.redirect, layer, seq, i, lookup_name, abs_path
+                        )
+                    elif walk_stop:
+                        stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                elif node.metacopy:
+                    need_data = True
+                    if node.redirect:
+                        res.redirect = node.redirect
+                        seq, i, lookup_name, abs_path = self._redirect(
+                            node.redirect, layer, seq, i, lookup_name, abs_path
+                        )
+                else:
+                    stop_fate, stopper = S.F_SHADOWED, layer
+                    below_done = layer.role != "upper"
+                continue
+            if res.below is None:
+                res.below = node
+            if res.top.is_dir:
+                if node.is_dir:
+                    assert res.sources is not None
+                    res.sources.append((layer, path))
+                    versions.append(LayerVersion(layer, path, node, S.F_MERGED))
+                    if node.opaque or walk_stop:
+                        stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                    elif node.redirect:
+                        seq, i, lookup_name, abs_path = self._redirect(
+                            node.redirect, layer, seq, i, lookup_name, abs_path
+                        )
+                else:
+                    versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
+                    stop_fate, stopper = S.F_SHADOWED, res.top_layer
+                continue
+            if need_data:
+                if node.kind == "file":
+                    res.data = (layer, node)
+                    versions.append(LayerVersion(layer, path, node, S.F_DATA))
+                    if node.metacopy:
+                        if node.redirect:
+                            seq, i, lookup_name, abs_path = self._redirect(
+                                node.redirect, layer, seq, i, lookup_name, abs_path
+                            )
+                        continue
+                    need_data = False
+                    stop_fate, stopper = S.F_SHADOWED, res.top_layer
+                else:
+                    res.error = f"metacopy file has no data below it (a {node.kind} is there)"
+                    need_data = False
+                    versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
+                    stop_fate, stopper = S.F_SHADOWED, res.top_layer
+                continue
+            versions.append(LayerVersion(layer, path, node, stop_fate or S.F_SHADOWED, stopper or res.top_layer))
+        if need_data:
+            if (res.data is None or res.data[1].metacopy) and abs_path is not None:
+                for layer in self.stack.data_layers:
+                    path = layer.real(abs_path)
+                    node = self._probe_direct(layer, path)
+                    if node is not None and node.kind == "file":
+                        res.data = (layer, node)
+                        versions.append(LayerVersion(layer, path, node, S.F_DATA))
+                        break
+            if res.data is None or res.data[1].metacopy:
+                res.error = "metacopy file has no data below it"
+        if want_versions:
+            res.versions = versions
+        return res
+
+    def _redirect(
+        self,
+        value: str,
+        layer: Layer,
+        seq: list[tuple[Layer, str | None]],
+        i: int,
+        lookup_name: str,
+        abs_path: str | None,
+    ) -> tuple[list[tuple[Layer, str | None]], int, str, str | None]:
+        """Follow a redirect: later layers are looked up at another name or absolute path."""
+        if value.startswith("/"):
+            below = self.stack.lowers if layer.role == "upper" else self.stack.lowers[layer.index + 1 :]
+            return [(lower, None) for lower in below], 0, lookup_name, normpath(value)
+        if "/" in value:
+            return seq, i, lookup_name, abs_path  # the kernel rejects such a relative redirect
+        if abs_path is not None:
+            return seq, i, lookup_name, join(posixpath.dirname(abs_path), value)
+        return seq, i, value, None
+
+    def _walk_abs(
+        self, layer: Layer, abs_path: str, get: Callable[[Layer, str], Node | None]
+    ) -> tuple[Node | None, bool]:
+        """Look an absolute redirect path up in one layer, component by component.
+
+        Returns the node (or None) and whether an opaque directory on the way
+        stops lookup in the layers below.
+        """
+        parts = [p for p in abs_path.split("/") if p]
+        real = layer.path
+        stop = False
+        for k, part in enumerate(parts):
+            real = posixpath.join(real, part)
+            last = k == len(parts) - 1
+            node = get(layer, real) if last else self._probe_direct(layer, real)
+            if node is None or node.whiteout:
+                return (node if last else None), (stop or (node is not None and node.whiteout is not None))
+            if last:
+                return node, stop
+            if not node.is_dir:
+                return None, True
+            if node.opaque:
+                stop = True
+        return None, stop
+
+
+def classify(top: Node, layer: Layer, below: Node | None, nsources: int, error: str | None) -> str:
+    """The status of a merged entry from its topmost copy and what lies under it."""
+    if error:
+        return S.ERROR
+    if top.is_dir and top.opaque:
+        return S.OPAQUE
+    if top.redirect:
+        return S.REDIRECT
+    if top.metacopy:
+        return S.METACOPY
+    if layer.role != "upper":
+        return S.LOWER
+    if top.is_dir:
+        if nsources > 1:
+            return S.MERGED
+        return S.REPLACED if below is not None else S.NEW
+    if below is None:
+        return S.NEW
+    if below.is_dir:
+        return S.REPLACED
+    return S.COPIED_UP
+
+
+def normpath(path: str) -> str:
+    """Merged paths are absolute, ``/``-separated, without a trailing slash ("/" for the root)."""
+    if not path or path == "/":
+        return "/"
+    p = posixpath.normpath("/" + path.lstrip("/"))
+    return "/" if p == "//" else p
+
+
+def join(parent: str, name: str) -> str:
+    return "/" + name if parent == "/" else parent + "/" + name

@@ -1,0 +1,139 @@
+"""Plain-text and JSON renderings of the merged tree and of the diff (the CLI contract).
+
+JSON is one object per line. Paths are absolute in the merged view. A name that
+is not valid UTF-8 is given in ``path`` with each undecodable byte as a lone
+surrogate escape (``\\udcXX``, Python's ``surrogateescape``) and, exactly, as
+base64 of the raw bytes in ``path_b64``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TextIO
+
+from . import status as S
+from .diff import Change
+from .display import b64, is_valid_utf8, printable
+from .markers import Node, probe
+from .merge import Entry, Hidden, OverlayView
+
+_enc = json.encoder.encode_basestring_ascii
+
+
+def _path_fields(path: str) -> str:
+    out = '"path":' + _enc(path)
+    if not is_valid_utf8(path):
+        out += ',"path_b64":"' + b64(path) + '"'
+    return out
+
+
+def entry_json(path: str, e: Entry) -> str:
+    target = "null" if e.target is None else _enc(e.target)
+    line = (
+        "{"
+        + _path_fields(path)
+        + ',"type":"'
+        + e.kind
+        + '","mode":'
+        + str(e.mode)
+        + ',"size":'
+        + str(e.size)
+        + ',"target":'
+        + target
+        + ',"layer":"'
+        + e.layer.name
+        + '","source":'
+        + _enc(e.source)
+        + ',"status":"'
+        + e.status
+        + '"'
+    )
+    if e.extra:
+        for key in ("redirect", "data_layer", "error"):
+            if key in e.extra:
+                line += ',"' + key + '":' + _enc(e.extra[key])
+    return line + "}"
+
+
+def node_json(path: str, node: Node | None, layer: str, status: str, by: str | None, real: str, kind: str = "") -> str:
+    obj: dict[str, object] = {"path": path}
+    if not is_valid_utf8(path):
+        obj["path_b64"] = b64(path)
+    obj.update(
+        {
+            "type": node.kind if node else "unknown",
+            "mode": node.mode if node else 0,
+            "size": node.size if node else 0,
+            "target": node.target if node else None,
+            "layer": layer,
+            "source": real,
+            "status": status,
+        }
+    )
+    if node is not None and node.whiteout:
+        obj["whiteout"] = node.whiteout
+    if by is not None:
+        obj["by"] = by
+    if kind:
+        obj = {"kind": kind, **obj}
+    return json.dumps(obj)
+
+
+def hidden_json(path: str, h: Hidden, view: OverlayView) -> str:
+    node = probe(h.path, view.stack.xattr_ns)
+    return node_json(path, node, h.layer.name, h.status, h.by.name if h.by else None, h.path)
+
+
+def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False) -> None:
+    if show_all:
+        for path, it, _ in view.walk_items(with_hidden=True):
+            if isinstance(it, Entry):
+                out.write(entry_json(path, it) + "\n")
+            else:
+                out.write(hidden_json(path, it, view) + "\n")
+        return
+    write = out.write
+    for path, e in view.walk():
+        write(entry_json(path, e) + "\n")
+
+
+def _label(e: Entry | Hidden) -> str:
+    return printable(e.name)
+
+
+def write_tree_text(view: OverlayView, out: TextIO, show_all: bool = False) -> None:
+    """An indented tree: glyph, name (``/`` for dirs, ``-> target`` for symlinks), status and layer."""
+    stack = view.stack
+    layers = ", ".join(f"{layer.name}={printable(layer.path)}" for layer in stack.all_layers)
+    out.write(f"/  [{layers}]\n")
+    for _path, it, depth in view.walk_items(with_hidden=show_all):
+        style = S.STYLES[it.status]
+        name = _label(it)
+        if isinstance(it, Entry):
+            if it.is_dir:
+                name += "/"
+            elif it.target is not None:
+                name += " -> " + printable(it.target)
+            info = f"{it.status} {it.layer.name}"
+            if it.redirect:
+                info += f" from {printable(it.redirect)}"
+            if it.extra and "data_layer" in it.extra:
+                info += f" data:{it.extra['data_layer']}"
+            if it.extra and "error" in it.extra:
+                info += f" ({it.extra['error']})"
+        else:
+            info = f"{it.status} {it.layer.name}" + (f" by {it.by.name}" if it.by and it.by != it.layer else "")
+        out.write(f"{'    ' * depth}{style.glyph} {name}  [{info}]\n")
+
+
+def write_diff(changes: Iterator[Change], out: TextIO, fmt: str) -> None:
+    for c in changes:
+        if fmt == "docker":
+            out.write(f"{c.kind} {printable(c.path)}\n")
+        elif fmt == "json":
+            out.write(node_json(c.path, c.node, c.layer, c.status, None, c.real, kind=c.kind) + "\n")
+        else:
+            style = S.STYLES.get(c.status)
+            glyph = style.glyph if style else " "
+            out.write(f"{c.kind} {glyph} {printable(c.path)}  [{c.status}]\n")
