@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from .core.errors import UfsError
 from .core.stack import Stack
 
 PROG = "ufs-tui"
+
+# More subcommands live in their own modules; each has NAME, add_parser(subparsers) and run(args, out) -> int.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 DESCRIPTION = """\
 See inside overlayfs stacks: lower, upper and merged side by side.
@@ -109,7 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--print", action="store_true", help="print the demo's merged tree instead of opening the UI")
     demo.add_argument("--format", choices=("text", "json"), default="text", help="with --print")
     demo.add_argument("--all", action="store_true", help="with --print: include hidden things")
+    for module in _command_modules():
+        module.add_parser(sub)
     return parser
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def _tree_epilog() -> str:
@@ -129,7 +140,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     argv = list(sys.argv[1:] if argv is None else argv)
     out = stdout or sys.stdout
     parser = build_parser()
-    if argv and argv[0] not in ("tree", "diff", "demo", "-h", "--help"):
+    commands = {"tree", "diff", "demo", "-h", "--help", *(m.NAME for m in _command_modules())}
+    if argv and argv[0] not in commands:
         return _open_ui(argv)
     if not argv:
         parser.print_help(out)
@@ -178,6 +190,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                 (report.write_tree_json if args.format == "json" else report.write_tree_text)(view, out, args.all)
                 return 0
             return _run_ui(demo.stack, demo_notes=[demo.how, *demo.notes])
+    for module in _command_modules():
+        if module.NAME == args.command:
+            return int(module.run(args, out))
     raise AssertionError(args.command)  # pragma: no cover
 
 
