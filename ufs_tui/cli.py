@@ -191,7 +191,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                 return 0
             return _run_ui(demo.stack, demo_notes=[demo.how, *demo.notes])
     for module in _command_modules():
-        if module.NAME == args.command:
+        if args.command == module.NAME:
             return int(module.run(args, out))
     raise AssertionError(args.command)  # pragma: no cover
 

@@ -211,11 +211,7 @@ class OverlayView:
     def root_entry(self) -> Entry:
         layer, real = self._dirs["/"][0]
         node = probe(real, self.stack.xattr_ns) or Node(real, None)
-        status = S.MERGED if len(self._dirs["/"]) > 1 and self.stack.upper else S.LOWER
-        if self.stack.upper is None:
-            status = S.LOWER
-        elif len(self._dirs["/"]) == 1:
-            status = S.NEW
+        status = S.MERGED if self.stack.upper is not None and len(self._dirs["/"]) > 1 else S.LOWER
         return Entry("", node, layer, status, real, self._dirs["/"], None)
 
     def versions(self, path: str) -> list[LayerVersion]:
@@ -331,11 +327,10 @@ class OverlayView:
             return None
         return _DirListing(names, wh, opaque)
 
-    def _probe_direct(self, layer: Layer, path: str) -> Node | None:
+    def _probe_direct(self, layer: Layer, parent: str, name: str) -> Node | None:
         """Probe one path with no readdir at hand (single lookups and redirects)."""
-        node = probe(path, self.stack.xattr_ns)
+        node = probe(posixpath.join(parent, name), self.stack.xattr_ns)
         if self.oci:
-            parent, name = posixpath.split(path)
             wh = os.path.lexists(posixpath.join(parent, WH_PREFIX + name))
             if node is None:
                 if wh:
@@ -356,24 +351,24 @@ class OverlayView:
 
     def _scan(self, sources: tuple[Source, ...], want_hidden: bool) -> tuple[list[Entry], list[Hidden]]:
         listings: dict[str, _DirListing] = {}
-        order: dict[str, None] = {}
-        for _, real in sources:
-            lst = self._read_dir(real)
+        present: dict[str, list[Source]] = {}  # name -> the sources whose dir holds it, top-down
+        for source in sources:
+            lst = self._read_dir(source[1])
             if lst is None:
                 continue
-            listings[real] = lst
+            listings[source[1]] = lst
             for name in lst.names:
-                order[name] = None
+                present.setdefault(name, []).append(source)
             for name in lst.wh:
-                order[name] = None
+                if name not in lst.names:
+                    present.setdefault(name, []).append(source)
         ns = self.stack.xattr_ns
         oci = self.oci
 
-        def get(layer: Layer, path: str) -> Node | None:
-            parent, name = posixpath.split(path)
+        def get(layer: Layer, parent: str, name: str) -> Node | None:
             lst = listings.get(parent)
             if lst is None:
-                return self._probe_direct(layer, path)
+                return self._probe_direct(layer, parent, name)
             kind = lst.names.get(name, "")
             if kind == "":
                 if oci and name in lst.wh:
@@ -382,15 +377,15 @@ class OverlayView:
                     node.whiteout = "oci"
                     return node
                 return None
-            found = probe(path, ns, kind)
+            found = probe(parent + "/" + name, ns, kind)
             if found is not None and oci:
                 self._oci_adjust(found, name in lst.wh)
             return found
 
         entries: list[Entry] = []
         hidden: list[Hidden] = []
-        for name in sorted(order):
-            res = self._resolve(sources, name, get, want_versions=want_hidden)
+        for name in sorted(present):
+            res = self._resolve(sources, name, get, want_versions=want_hidden, present=present[name])
             entry = self._entry(name, res)
             if entry is not None:
                 entries.append(entry)
@@ -429,13 +424,18 @@ class OverlayView:
         self,
         psources: tuple[Source, ...],
         name: str,
-        get: Callable[[Layer, str], Node | None],
+        get: Callable[[Layer, str, str], Node | None],
         want_versions: bool,
+        present: list[Source] | None = None,
     ) -> _Resolution:
-        """Look ``name`` up under a merged dir whose per-layer dirs are ``psources``."""
+        """Look ``name`` up under a merged dir whose per-layer dirs are ``psources``.
+
+        ``present``, from a readdir of every source, lists the sources that hold ``name``: only
+        those are probed until a redirect changes the name looked up.
+        """
         res = _Resolution()
         versions: list[LayerVersion] = []
-        seq: list[tuple[Layer, str | None]] = list(psources)
+        seq: list[tuple[Layer, str | None]] = list(psources if present is None else present)
         lookup_name = name
         abs_path: str | None = None
         stop_fate: str | None = None
@@ -453,8 +453,8 @@ class OverlayView:
                 path = layer.real(abs_path)
             else:
                 assert pdir is not None
-                path = posixpath.join(pdir, lookup_name)
-                node, walk_stop = get(layer, path), False
+                path = pdir + "/" + lookup_name
+                node, walk_stop = get(layer, pdir, lookup_name), False
             if node is None:
                 if walk_stop and stop_fate is None:
                     stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
@@ -483,7 +483,7 @@ class OverlayView:
                     elif node.redirect:
                         res.redirect = node.redirect
                         seq, i, lookup_name, abs_path = self._redirect(
-                            node.redirect, layer, seq, i, lookup_name, abs_path
+                            node.redirect, layer, seq, i, lookup_name, abs_path, psources
                         )
                     elif walk_stop:
                         stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
@@ -492,7 +492,7 @@ class OverlayView:
                     if node.redirect:
                         res.redirect = node.redirect
                         seq, i, lookup_name, abs_path = self._redirect(
-                            node.redirect, layer, seq, i, lookup_name, abs_path
+                            node.redirect, layer, seq, i, lookup_name, abs_path, psources
                         )
                 else:
                     stop_fate, stopper = S.F_SHADOWED, layer
@@ -509,7 +509,7 @@ class OverlayView:
                         stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
                     elif node.redirect:
                         seq, i, lookup_name, abs_path = self._redirect(
-                            node.redirect, layer, seq, i, lookup_name, abs_path
+                            node.redirect, layer, seq, i, lookup_name, abs_path, psources
                         )
                 else:
                     versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
@@ -522,7 +522,7 @@ class OverlayView:
                     if node.metacopy:
                         if node.redirect:
                             seq, i, lookup_name, abs_path = self._redirect(
-                                node.redirect, layer, seq, i, lookup_name, abs_path
+                                node.redirect, layer, seq, i, lookup_name, abs_path, psources
                             )
                         continue
                     need_data = False
@@ -538,7 +538,7 @@ class OverlayView:
             if (res.data is None or res.data[1].metacopy) and abs_path is not None:
                 for layer in self.stack.data_layers:
                     path = layer.real(abs_path)
-                    node = self._probe_direct(layer, path)
+                    node = self._probe_direct(layer, *posixpath.split(path))
                     if node is not None and node.kind == "file":
                         res.data = (layer, node)
                         versions.append(LayerVersion(layer, path, node, S.F_DATA))
@@ -557,6 +557,7 @@ class OverlayView:
         i: int,
         lookup_name: str,
         abs_path: str | None,
+        psources: tuple[Source, ...],
     ) -> tuple[list[tuple[Layer, str | None]], int, str, str | None]:
         """Follow a redirect: later layers are looked up at another name or absolute path."""
         if value.startswith("/"):
@@ -566,10 +567,13 @@ class OverlayView:
             return seq, i, lookup_name, abs_path  # the kernel rejects such a relative redirect
         if abs_path is not None:
             return seq, i, lookup_name, join(posixpath.dirname(abs_path), value)
-        return seq, i, value, None
+        below_here = [
+            src for src in psources if src[0].role != "upper" and (layer.role == "upper" or src[0].index > layer.index)
+        ]
+        return list(below_here), 0, value, None
 
     def _walk_abs(
-        self, layer: Layer, abs_path: str, get: Callable[[Layer, str], Node | None]
+        self, layer: Layer, abs_path: str, get: Callable[[Layer, str, str], Node | None]
     ) -> tuple[Node | None, bool]:
         """Look an absolute redirect path up in one layer, component by component.
 
@@ -580,9 +584,9 @@ class OverlayView:
         real = layer.path
         stop = False
         for k, part in enumerate(parts):
-            real = posixpath.join(real, part)
+            parent, real = real, posixpath.join(real, part)
             last = k == len(parts) - 1
-            node = get(layer, real) if last else self._probe_direct(layer, real)
+            node = get(layer, parent, part) if last else self._probe_direct(layer, parent, part)
             if node is None or node.whiteout:
                 return (node if last else None), (stop or (node is not None and node.whiteout is not None))
             if last:
