@@ -24,6 +24,7 @@ from .markers import WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
 from .stack import Layer, Stack
 
 Source = tuple[Layer, str]  # (layer, real directory path in that layer)
+_MODES: dict[int, int] = {}
 
 
 class Entry:
@@ -47,7 +48,7 @@ class Entry:
     ) -> None:
         self.name = name
         self.kind = node.kind
-        self.mode = node.mode
+        self.mode = _MODES.setdefault(node.mode, node.mode)  # one int object per distinct mode
         self.size = node.size
         self.target = node.target
         self.layer = layer
