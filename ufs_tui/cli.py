@@ -18,7 +18,7 @@ from .core.stack import Stack
 PROG = "ufs-tui"
 
 # More subcommands live in their own modules; each has NAME, add_parser(subparsers) and run(args, out) -> int.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("ufs_tui.commands.mounts",)
 
 DESCRIPTION = """\
 See inside overlayfs stacks: lower, upper and merged side by side.
@@ -33,11 +33,19 @@ Run 'ufs-tui COMMAND --help' for a command's options.
 """
 
 
-def add_stack_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source: bool = False) -> None:
+    if source:  # a positional SOURCE replaces --lower/--upper (see ufs_tui.core.sources)
+        p.add_argument(
+            "source",
+            nargs="?",
+            metavar="SOURCE",
+            help="docker:NAME_OR_ID, docker-image:NAME[:TAG], podman:NAME_OR_ID, podman-image:NAME[:TAG], "
+            "containerd:ID, an overlay mount point, or an image archive (docker save / OCI); instead of --lower",
+        )
     g = p.add_argument_group("stack (the same options as mount -t overlay)")
     g.add_argument(
         "--lower",
-        required=required,
+        required=required and not source,
         metavar="DIR[:DIR...]",
         help="lower layers, topmost first, in the kernel's lowerdir syntax: ':' separates, '\\:' escapes a "
         "colon, '::' starts data-only layers",
@@ -57,9 +65,22 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True) -> None
         help="also honour image-tarball markers: .wh.NAME deletes NAME below, .wh..wh..opq makes a dir opaque "
         "(naively unpacked image layers, fuse-overlayfs uppers); the kernel itself ignores them",
     )
+    if source:
+        g.add_argument("--docker-root", metavar="DIR", help="Docker data root for docker: sources (/var/lib/docker)")
+        g.add_argument(
+            "--podman-root", metavar="DIR", help="containers-storage root for podman: (/var/lib/containers/storage)"
+        )
 
 
 def stack_from_args(args: argparse.Namespace) -> Stack:
+    if getattr(args, "source", None):
+        from .core.sources import open_source
+
+        return open_source(
+            args.source, docker_root=getattr(args, "docker_root", None), podman_root=getattr(args, "podman_root", None)
+        )
+    if args.lower is None:
+        raise UfsError("--lower: give the lower layers (--lower DIR[:DIR...]) or a SOURCE (see --help)")
     options: list[str] = []
     if args.userxattr:
         options.append("userxattr")
@@ -87,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_tree_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_stack_options(tree)
+    add_stack_options(tree, source=True)
     tree.add_argument("--format", choices=("text", "json"), default="text", help="text tree or JSON lines")
     tree.add_argument(
         "--all", action="store_true", help="also list hidden things: whiteouts, shadowed and hidden lower entries"
@@ -98,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the upper's changes",
         description="Print what the upper changes over the lowers. --format docker prints exactly the A/C/D lines "
         "'docker diff' prints for a container with this upper.",
+        epilog=_diff_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_stack_options(diff)
-    diff.add_argument("--format", choices=("text", "docker", "json"), default="text")
+    add_stack_options(diff, source=True)
+    diff.add_argument("--format", choices=("text", "docker", "podman", "json"), default="text")
 
     demo = sub.add_parser(
         "demo",
@@ -133,6 +155,22 @@ def _tree_epilog() -> str:
         + "\n\nJSON lines carry: path, type, mode, size, target, layer (upper | lower:N | data:N), source (the real "
         "path whose data backs the entry), status; plus redirect, data_layer, error where they apply, by (the "
         "layer that hides it) with --all, and path_b64 (the raw bytes) when a name is not valid UTF-8."
+    )
+
+
+def _diff_epilog() -> str:
+    from .core import status as S
+
+    rows = "\n".join(f"  {s.glyph} {s.status:<14} {s.legend}" for s in S.STYLES.values())
+    return (
+        "kinds (docker's letters):\n"
+        f"  {S.DIFF_ADDED}  added: the path is in the upper and not in the lowers\n"
+        f"  {S.DIFF_CHANGED}  changed: the upper holds the path over a lower one (a copy-up, a replaced entry, an "
+        "opaque dir that exists below, or a parent dir copied up for a child)\n"
+        f"  {S.DIFF_DELETED}  deleted: a whiteout in the upper, or a lower child hidden by an opaque upper dir\n"
+        "Every path in the upper except its root is reported, sorted by path. --format text adds the status glyph "
+        "and name; --format json adds kind, path, type, mode, size, layer, source and status.\n\n"
+        "statuses:\n" + rows
     )
 
 
@@ -176,7 +214,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         stack = stack_from_args(args)
         if stack.upper is None:
             raise UfsError("--upper: diff needs an upper layer to compare with the lowers")
-        report.write_diff(changes(stack), out, args.format)
+        if args.format == "podman":
+            from .core.diff import podman_changes
+
+            report.write_diff(podman_changes(stack), out, "docker")
+        else:
+            report.write_diff(changes(stack), out, args.format)
         return 0
     if args.command == "demo":
         from .core.demo import build_demo
@@ -206,7 +249,7 @@ def _warn(errors: dict[str, str]) -> int:
 
 def _open_ui(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Open the explorer UI on a stack.")
-    add_stack_options(parser)
+    add_stack_options(parser, source=True)
     args = parser.parse_args(argv)
     try:
         stack = stack_from_args(args)

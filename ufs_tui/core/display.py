@@ -16,8 +16,9 @@ _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 def printable(name: str) -> str:
     """A one-line, printable form of ``name``: control chars and undecodable bytes as escapes.
 
-    ``\\n`` ``\\t`` ``\\r`` ``\\\\``, other C0/C1 controls and DEL as ``\\xNN``,
-    invalid UTF-8 bytes as ``\\xNN`` too. Printable text is unchanged.
+    ``\\n`` ``\\t`` ``\\r`` ``\\\\``, other C0 controls and DEL as ``\\xNN``, invalid UTF-8
+    bytes as ``\\xNN`` too, C1 controls and other unprintable characters as ``\\uNNNN`` (so the
+    byte 0x85 and the character U+0085 stay distinct). Printable text is unchanged.
     """
     if name.isprintable() and "\\" not in name:
         return name
@@ -28,7 +29,7 @@ def printable(name: str) -> str:
             out.append(_ESCAPES[ch])
         elif 0xDC80 <= code <= 0xDCFF:  # surrogateescape'd byte
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif code < 0x20 or 0x7F <= code < 0xA0:
+        elif code < 0x20 or code == 0x7F:
             out.append(f"\\x{code:02x}")
         elif not ch.isprintable():
             out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")

@@ -468,7 +468,7 @@ class OverlayView:
                 versions.append(LayerVersion(layer, path, node, stop_fate, stopper))
                 continue
             if node.whiteout:
-                versions.append(LayerVersion(layer, path, node, S.F_WHITEOUT, layer))
+                versions.append(LayerVersion(layer, path, node, S.F_WHITEOUT))
                 stop_fate, stopper = S.F_WHITED_OUT, layer
                 if need_data:
                     res.error = "metacopy file has no data below it (whited out)"

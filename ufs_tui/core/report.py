@@ -77,7 +77,7 @@ def node_json(path: str, node: Node | None, layer: str, status: str, by: str | N
         obj["by"] = by
     if kind:
         obj = {"kind": kind, **obj}
-    return json.dumps(obj)
+    return json.dumps(obj, separators=(",", ":"))
 
 
 def hidden_json(path: str, h: Hidden, view: OverlayView) -> str:
@@ -119,7 +119,7 @@ def write_tree_text(view: OverlayView, out: TextIO, show_all: bool = False) -> N
             if it.redirect:
                 info += f" from {printable(it.redirect)}"
             if it.extra and "data_layer" in it.extra:
-                info += f" data:{it.extra['data_layer']}"
+                info += f" data from {it.extra['data_layer']}"
             if it.extra and "error" in it.extra:
                 info += f" ({it.extra['error']})"
         else:
