@@ -129,3 +129,66 @@ def _hidden_children(below: OverlayView, bpath: str, mpath: str, upper_dir: str,
         n = probe(e.real_path, below.stack.xattr_ns)
         out.append(Change(S.DIFF_DELETED, join(mpath, e.name), e.real_path, n, S.OPAQUE_HIDDEN, e.layer.name))
     return frozenset(again)
+
+
+# Paths `podman diff` never reports: the runtime's own mounts and files (podman libpod/diff.go).
+PODMAN_INIT_PATHS = frozenset(
+    {
+        "/dev",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/proc",
+        "/run",
+        "/run/notify",
+        "/run/.containerenv",
+        "/run/secrets",
+        "/sys",
+        "/etc/mtab",
+    }
+)
+
+
+def podman_changes(stack: Stack) -> Iterator[Change]:
+    """The change list as ``podman diff`` prints it (OVERLAY-NOTES §4).
+
+    Differs from Docker's for opaque dirs that exist below: the dir itself is ``D`` and the
+    names it holds again are ``A`` (no ``D`` per hidden lower child); and the runtime's own
+    paths (:data:`PODMAN_INIT_PATHS`) are left out.
+    """
+    opaque: set[str] = set()
+    for c in changes(stack):
+        if c.path in PODMAN_INIT_PATHS:
+            continue
+        if c.kind == S.DIFF_DELETED and c.status == S.OPAQUE_HIDDEN:
+            continue
+        if c.kind == S.DIFF_CHANGED and c.node is not None and c.node.is_dir and c.node.opaque:
+            opaque.add(c.path)
+            yield Change(S.DIFF_DELETED, c.path, c.real, c.node, c.status, c.layer)
+            continue
+        if c.kind == S.DIFF_CHANGED and posixpath.dirname(c.path) in opaque:
+            yield Change(S.DIFF_ADDED, c.path, c.real, c.node, c.status, c.layer)
+            continue
+        if c.kind == S.DIFF_CHANGED and c.node is not None and c.node.is_dir and _same_dir_below(stack, c):
+            continue
+        yield c
+
+
+def _same_dir_below(stack: Stack, c: Change) -> bool:
+    """containers-storage skips a dir whose size, mode and mtime equal those of the topmost lower
+    that has the path (``os.Stat`` of the raw layer path): only a parent of a change, not changed itself."""
+    try:
+        up = os.stat(c.real)
+    except OSError:
+        return False
+    for layer in stack.lowers:
+        try:
+            st = os.stat(layer.real(c.path))
+        except OSError:
+            continue
+        same_time = st.st_mtime_ns == up.st_mtime_ns or (
+            st.st_mtime_ns // 10**9 == up.st_mtime_ns // 10**9
+            and (st.st_mtime_ns % 10**9 == 0 or up.st_mtime_ns % 10**9 == 0)
+        )
+        return st.st_size == up.st_size and st.st_mode == up.st_mode and same_time
+    return False

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from . import status as S
 from .errors import StackError
 from .markers import WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
-from .stack import Layer, Stack
+from .stack import Layer, LayerFS, Stack
 
 Source = tuple[Layer, str]  # (layer, real directory path in that layer)
+# Lookups the kernel refuses because of mount options (OVERLAY-NOTES §2; tests/kernel/test_markers.py).
+_NO_METACOPY = "metacopy file, but the mount has metacopy off: the kernel refuses this lookup (EPERM)"
+_REFUSED = "redirect not followed (userxattr or redirect_dir=nofollow): the kernel refuses this lookup (EPERM)"
 _MODES: dict[int, int] = {}
 
 
@@ -146,10 +149,18 @@ class OverlayView:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.oci = "oci-whiteouts" in stack.options
+        # userxattr implies redirect_dir=nofollow: a redirect met where lookup goes on is then an error (EPERM).
+        self.follow_redirects = not {"userxattr", "redirect_dir=nofollow"} & set(stack.options)
+        # Likewise a metacopy file is EPERM with metacopy=off (userxattr implies it); unknown options: assume on.
+        self.metacopy_on = not {"userxattr", "metacopy=off"} & set(stack.options)
         self._dirs: dict[str, tuple[Source, ...]] = {}
         self._listings: dict[str, list[Entry]] = {}
         self.errors: dict[str, str] = {}  # real dir -> problem (unreadable dirs met while listing)
         self._dirs["/"] = tuple((layer, layer.path) for layer in stack.layers)
+        # Layers that are not dirs on disk (image archives) are read through their LayerFS.
+        self._fs: dict[str, LayerFS] = {layer.path: layer.fs for layer in stack.all_layers if layer.fs is not None}
+        self._probe: Callable[..., Node | None] = self._fs_probe if self._fs else probe
+        self._lexists: Callable[[str], bool] = self._fs_lexists if self._fs else os.path.lexists
 
     # ----------------------------------------------------------------- public API
     def list_dir(self, path: str = "/") -> list[Entry]:
@@ -211,7 +222,7 @@ class OverlayView:
 
     def root_entry(self) -> Entry:
         layer, real = self._dirs["/"][0]
-        node = probe(real, self.stack.xattr_ns) or Node(real, None)
+        node = self._probe(real, self.stack.xattr_ns) or Node(real, None)
         status = S.MERGED if self.stack.upper is not None and len(self._dirs["/"]) > 1 else S.LOWER
         return Entry("", node, layer, status, real, self._dirs["/"], None)
 
@@ -221,7 +232,7 @@ class OverlayView:
         if path == "/":
             out: list[LayerVersion] = []
             for layer, real in self._dirs["/"]:
-                node = probe(real, self.stack.xattr_ns)
+                node = self._probe(real, self.stack.xattr_ns)
                 if node is not None:
                     out.append(LayerVersion(layer, real, node, S.VISIBLE if not out else S.F_MERGED))
             return out
@@ -238,7 +249,7 @@ class OverlayView:
         out = []
         for layer in self.stack.layers:
             real = layer.real(path)
-            node = probe(real, self.stack.xattr_ns)
+            node = self._probe(real, self.stack.xattr_ns)
             if node is not None:
                 out.append(LayerVersion(layer, real, node, S.F_PARENT_HIDDEN))
         return out
@@ -286,7 +297,7 @@ class OverlayView:
         self._listings.pop(path, None)
         prefix = path.rstrip("/") + "/"
         for cache in (self._listings, self._dirs):
-            for key in [k for k in cache if k.startswith(prefix)]:
+            for key in [k for k in cache if k.startswith(prefix) and k != "/"]:  # the root's sources are fixed
                 del cache[key]
 
     def invalidate_all(self) -> None:
@@ -304,10 +315,42 @@ class OverlayView:
         return out
 
     # ---------------------------------------------------------------- internals
+    def _fs_of(self, path: str) -> LayerFS | None:
+        for root, fs in self._fs.items():
+            if path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+                return fs
+        return None
+
+    def _fs_probe(self, path: str, ns: str = "trusted", hint_kind: str | None = None) -> Node | None:
+        fs = self._fs_of(path)
+        return probe(path, ns, hint_kind) if fs is None else fs.probe(path, ns, hint_kind)
+
+    def _fs_lexists(self, path: str) -> bool:
+        fs = self._fs_of(path)
+        return os.path.lexists(path) if fs is None else fs.lexists(path)
+
     def _read_dir(self, real: str) -> _DirListing | None:
         names: dict[str, str | None] = {}
         wh: set[str] = set()
         opaque = False
+        fs = self._fs_of(real) if self._fs else None
+        if fs is not None:
+            try:
+                got = fs.listdir(real)
+            except OSError as e:
+                self.errors[real] = e.strerror or str(e)
+                return None
+            if got is None:
+                return None
+            for name, kind in got.items():
+                if self.oci and name.startswith(WH_PREFIX):
+                    if name in (WH_OPAQUE, WH_FUSE_OPAQUE):
+                        opaque = True
+                    else:
+                        wh.add(name[len(WH_PREFIX) :])
+                    continue
+                names[name] = kind
+            return _DirListing(names, wh, opaque)
         try:
             with os.scandir(real) as it:
                 for de in it:
@@ -330,9 +373,9 @@ class OverlayView:
 
     def _probe_direct(self, layer: Layer, parent: str, name: str) -> Node | None:
         """Probe one path with no readdir at hand (single lookups and redirects)."""
-        node = probe(posixpath.join(parent, name), self.stack.xattr_ns)
+        node = self._probe(posixpath.join(parent, name), self.stack.xattr_ns)
         if self.oci:
-            wh = os.path.lexists(posixpath.join(parent, WH_PREFIX + name))
+            wh = self._lexists(posixpath.join(parent, WH_PREFIX + name))
             if node is None:
                 if wh:
                     node = Node(posixpath.join(parent, WH_PREFIX + name), None)
@@ -345,8 +388,8 @@ class OverlayView:
     def _oci_adjust(self, node: Node, whited_in_own_layer: bool) -> None:
         if node.is_dir and (
             whited_in_own_layer
-            or os.path.lexists(posixpath.join(node.path, WH_OPAQUE))
-            or os.path.lexists(posixpath.join(node.path, WH_FUSE_OPAQUE))
+            or self._lexists(posixpath.join(node.path, WH_OPAQUE))
+            or self._lexists(posixpath.join(node.path, WH_FUSE_OPAQUE))
         ):
             node.opaque = True
 
@@ -378,7 +421,7 @@ class OverlayView:
                     node.whiteout = "oci"
                     return node
                 return None
-            found = probe(parent + "/" + name, ns, kind)
+            found = self._probe(parent + "/" + name, ns, kind)
             if found is not None and oci:
                 self._oci_adjust(found, name in lst.wh)
             return found
@@ -483,12 +526,18 @@ class OverlayView:
                         stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
                     elif node.redirect:
                         res.redirect = node.redirect
+                        if not self.follow_redirects and self._redirect_read(layer):
+                            res.error = _REFUSED
+                            break
                         seq, i, lookup_name, abs_path = self._redirect(
                             node.redirect, layer, seq, i, lookup_name, abs_path, psources
                         )
                     elif walk_stop:
                         stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
                 elif node.metacopy:
+                    if not self.metacopy_on:
+                        res.error = _NO_METACOPY
+                        break
                     need_data = True
                     if node.redirect:
                         res.redirect = node.redirect
@@ -509,6 +558,9 @@ class OverlayView:
                     if node.opaque or walk_stop:
                         stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
                     elif node.redirect:
+                        if not self.follow_redirects and self._redirect_read(layer):
+                            res.error = _REFUSED
+                            break
                         seq, i, lookup_name, abs_path = self._redirect(
                             node.redirect, layer, seq, i, lookup_name, abs_path, psources
                         )
@@ -549,6 +601,10 @@ class OverlayView:
         if want_versions:
             res.versions = versions
         return res
+
+    def _redirect_read(self, layer: Layer) -> bool:
+        """Whether the kernel acts on a dir's redirect: in the upper and in every normal lower but the last."""
+        return layer.role == "upper" or (layer.role == "lower" and layer.index < len(self.stack.lowers) - 1)
 
     def _redirect(
         self,

@@ -9,12 +9,36 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from .errors import StackError
 
+if TYPE_CHECKING:
+    from .markers import Node
+
 Role = Literal["upper", "lower", "data"]
 XattrNamespace = Literal["trusted", "user"]
+
+
+class LayerFS(Protocol):
+    """A layer that is not a directory on disk (e.g. a tar member of an image archive).
+
+    Paths are full "real" paths: the layer's ``path`` followed by the merged-relative path.
+    """
+
+    def probe(self, path: str, ns: str = "trusted", hint_kind: str | None = None) -> Node | None:
+        """Like :func:`markers.probe`: what the layer holds at ``path`` (lstat-like), None if nothing."""
+        ...
+
+    def listdir(self, path: str) -> dict[str, str | None] | None:
+        """Names in dir ``path`` with a kind hint each; None if it is not a dir. Raises OSError if unreadable."""
+        ...
+
+    def lexists(self, path: str) -> bool: ...
+
+    def read(self, path: str, n: int) -> bytes:
+        """Up to ``n`` bytes of the regular file at ``path``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +54,7 @@ class Layer:
     role: Role
     index: int
     label: str = ""
+    fs: LayerFS | None = field(default=None, compare=False, repr=False)  # None: a directory on disk
 
     @property
     def name(self) -> str:

@@ -1,0 +1,64 @@
+"""containerd containers (overlayfs snapshotter), opened through their live mounts."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.engines.conftest import CHANGES, Engine
+from tests.overlay import kernel_tree, model_tree
+from ufs_tui import cli
+from ufs_tui.core.errors import StackError
+from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.sources import list_overlay_mounts, open_source
+
+
+@pytest.fixture(scope="module")
+def task(containerd: Engine) -> str:
+    containerd.run("run", "-d", "docker.io/library/multi:1", "t1", "sleep", "100000")
+    containerd.run("tasks", "exec", "--exec-id", "e1", "t1", "sh", "-c", CHANGES)
+    return "t1"
+
+
+def rootfs(containerd: Engine) -> str:
+    m = next(m for m in list_overlay_mounts() if m.engine == "containerd" and m.container_id == "t1")
+    return m.target
+
+
+def test_tree_equals_kernel_rootfs(containerd: Engine, task: str) -> None:
+    stack = open_source(f"containerd:{task}")
+    assert len(stack.lowers) == 3 and stack.upper is not None
+    assert all(layer.label.startswith("snapshot ") for layer in stack.lowers)
+    target = rootfs(containerd)
+    namespace = containerd.argv[-1]
+    assert target.endswith(f"/{namespace}/{task}/rootfs")
+    assert model_tree(stack) == kernel_tree(target)
+    assert open_source(target) == stack
+    assert open_source(f"containerd:{namespace}/{task}") == stack
+
+
+def test_diff_equals_docker_diff_of_same_changes(containerd: Engine, docker: Engine, task: str) -> None:
+    """No containerd CLI prints a diff; Docker running the same image and commands is the reference."""
+    docker.run("run", "-d", "--name", "cmp", "--network", "none", "multi:1", "sleep", "100000")
+    docker.run("exec", "cmp", "sh", "-c", CHANGES)
+    expected = docker.run("diff", "cmp").splitlines()
+    # runc makes its mount points in the container's upper; Docker's init layer holds them instead.
+    image = OverlayView(open_source("docker-image:multi:1", docker_root=docker.root))
+    expected += [f"A {p}" for p in ("/dev", "/proc", "/run", "/sys") if image.lookup(p) is None]
+    expected.sort()
+    out = io.StringIO()
+    assert cli.main(["diff", f"containerd:{task}", "--format", "docker"], stdout=out) == 0
+    got = sorted(out.getvalue().splitlines())
+    assert (sorted(set(got) - set(expected)), sorted(set(expected) - set(got))) == ([], [])
+    assert got == expected
+
+
+def test_live_write_and_errors(containerd: Engine, task: str) -> None:
+    view = OverlayView(open_source(f"containerd:{task}"))
+    assert "ctd-live" not in {e.name for e in view.list_dir("/")}
+    containerd.run("tasks", "exec", "--exec-id", "e2", task, "sh", "-c", "echo x > /ctd-live")
+    view.invalidate("/")
+    assert {e.name: e.status for e in view.list_dir("/")}["ctd-live"] == "new"
+    with pytest.raises(StackError, match="no running containerd container"):
+        open_source("containerd:no-such-task")
