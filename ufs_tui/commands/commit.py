@@ -1,0 +1,63 @@
+"""``ufs-tui commit``: the upper becomes the topmost lower and a fresh empty upper takes its place."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any, TextIO
+
+from ..cli import add_stack_options, stack_from_args
+from ..core.layers_ops import commit, plan_commit
+from ..core.mount import MountManager, recorded, unmount_recorded
+from ..core.mount_errors import MountError
+from . import confirm, report_mount_error, say, stack_args
+
+NAME = "commit"
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        NAME,
+        help="turn the upper into a lower layer",
+        description="Commit: the upper becomes the new topmost lower, and a new empty upper and work dir are created "
+        "(next to the old ones unless given). No existing layer is changed. If ufs-tui has this stack mounted, it is "
+        "unmounted and the new stack mounted at the same place. Prints the new stack's options.",
+    )
+    add_stack_options(p)
+    p.add_argument("--new-upper", metavar="DIR", help="the new empty upper to create (default: UPPER.N)")
+    p.add_argument("--new-work", metavar="DIR", help="the new empty work dir to create (default: WORK.N)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    stack = stack_from_args(args)
+    plan = plan_commit(stack, args.new_upper, args.new_work)
+    assert stack.upper is not None
+    mounted = [h for h in recorded() if h.stack.upper is not None and h.stack.upper.path == stack.upper.path]
+    lines = list(plan.lines)
+    for h in mounted:
+        lines.append(f"{h.target} ({h.backend}) will be unmounted and the new stack mounted there")
+    say("\n".join(lines))
+    if not confirm("commit?", args.yes):
+        return 1
+    for h in mounted:
+        try:
+            unmount_recorded(h)
+        except MountError as e:
+            return report_mount_error(e)
+    new_stack = commit(plan)
+    manager = MountManager()
+    for h in mounted:
+        opts = [o for o in h.options if o != "userxattr" or h.backend != "userns"]
+        if h.created_target:
+            os.makedirs(h.target, exist_ok=True)
+        try:
+            nh = manager.mount(new_stack, h.target, h.backend, opts, force=True, detach=True)
+        except MountError as e:
+            say(f"commit: done, but the new stack could not be mounted at {h.target}")
+            return report_mount_error(e)
+        nh.created_target = h.created_target
+        manager.record.add(nh.to_record())
+        say(f"commit: {nh.note}")
+    print(stack_args(new_stack), file=out)
+    return 0
