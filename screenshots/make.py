@@ -1,0 +1,100 @@
+"""Make the README's screenshots (SVG) from the demo stack: ``.venv/bin/python screenshots/make.py``.
+
+Runs the real app headless with the same factory as the CLI, presses keys as a person would, waits
+for the app to settle (never a fixed delay) and saves each view to ``screenshots/NAME.svg``. As root
+the demo is a real kernel mount with every state (metacopy and redirect need root). The temp dir is
+shown as ``$DEMO`` and times are hidden, so the pictures do not change from run to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from textual.pilot import Pilot  # noqa: E402
+
+from ufs_tui.core.demo import Demo, build_demo  # noqa: E402
+from ufs_tui.ui.app import UfsApp, make_app  # noqa: E402
+from ufs_tui.ui.pilot import goto, settle, settle_counts, wait_until  # noqa: E402
+from ufs_tui.ui.screens.search import SearchScreen  # noqa: E402
+
+Steps = Callable[[UfsApp, Pilot[int]], Awaitable[None]]
+
+
+def at(path: str, pane: str = "merged", *keys: str) -> Steps:
+    async def steps(app: UfsApp, pilot: Pilot[int]) -> None:
+        await goto(pilot, app.pane_tree(pane), path)
+        if keys:
+            await pilot.press(*keys)
+            await settle(pilot)
+
+    return steps
+
+
+async def search(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("slash", *"conf")
+    screen = app.screen
+    assert isinstance(screen, SearchScreen)
+    await wait_until(pilot, lambda: screen.done, "search results")
+
+
+async def lower1(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("right_square_bracket")
+    await settle(pilot)
+    await goto(pilot, app.pane_tree("lower"), "/gone.txt")
+
+
+async def changes(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("c")
+    await settle(pilot)
+    await goto(pilot, app.pane_tree("merged"), "/c")
+
+
+# name: (size, theme, steps, what it shows)
+VIEWS: dict[str, tuple[tuple[int, int], str, Steps, str]] = {
+    "main": ((160, 45), "textual-dark", at("/etc/config"), "a copied-up file: versions, xattrs and the diff"),
+    "main-light": ((160, 45), "textual-light", at("/etc/config"), "the same in a light theme"),
+    "small-80x24": ((80, 24), "textual-dark", at("/etc/config"), "at 80x24"),
+    "whiteout": ((160, 45), "textual-dark", at("/f", "lower"), "a lower file deleted by a whiteout in the upper"),
+    "opaque": ((160, 45), "textual-dark", at("/dir/one", "lower"), "what an opaque dir hides"),
+    "redirect": ((160, 45), "textual-dark", at("/manual/readme.md"), "a renamed dir (redirect) and its origin"),
+    "metacopy": ((160, 45), "textual-dark", at("/bin/tool"), "a metacopy file: data still below, hex view"),
+    "lower1": ((160, 45), "textual-dark", lower1, "the bottom layer in the Lower pane"),
+    "changes-only": ((160, 45), "textual-dark", changes, "changes only, like docker diff"),
+    "search": ((160, 45), "textual-dark", search, "incremental search"),
+    "legend": ((100, 36), "textual-dark", at("/a", "merged", "l"), "the legend"),
+    "help": ((100, 45), "textual-dark", at("/a", "merged", "question_mark"), "every key"),
+}
+
+
+async def shoot(demo: Demo, name: str, size: tuple[int, int], theme: str, steps: Steps, out_dir: str) -> str:
+    app = make_app(demo.stack, notes=[demo.how], aliases={demo.root: "$DEMO"}, frozen=True, theme=theme)
+    async with app.run_test(size=size) as pilot:
+        await settle_counts(pilot)
+        await steps(app, pilot)
+        await settle_counts(pilot)
+        return app.save_screenshot(f"{name}.svg", out_dir)
+
+
+async def main() -> int:
+    only = set(sys.argv[1:])
+    with build_demo() as demo:
+        if demo.notes:
+            print(f"note: {'; '.join(demo.notes)}", file=sys.stderr)
+        for name, (size, theme, steps, what) in VIEWS.items():
+            if only and name not in only:
+                continue
+            path = await shoot(demo, name, size, theme, steps, HERE)
+            print(f"{os.path.relpath(path, REPO)}  {size[0]}x{size[1]}  {what}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

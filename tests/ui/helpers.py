@@ -1,0 +1,39 @@
+"""Waiting helpers for Pilot tests: wait for workers and for conditions, with a bounded timeout."""
+
+from __future__ import annotations
+
+import os
+
+from ufs_tui.core.demo import Demo
+from ufs_tui.ui.app import UfsApp, make_app
+from ufs_tui.ui.pilot import goto, settle, settle_counts, wait_until
+from ufs_tui.ui.widgets.pane import PaneTree
+
+__all__ = ["demo_app", "goto", "names", "row", "settle", "settle_counts", "text_of", "wait_until"]
+
+
+def demo_app(demo: Demo, **options: object) -> UfsApp:
+    opts: dict[str, object] = {"aliases": {demo.root: "$DEMO"}, "frozen": True, "live": False}
+    opts.update(options)
+    return make_app(demo.stack, notes=[], **opts)
+
+
+def names(tree: PaneTree, path: str = "/") -> list[str]:
+    node = tree.nodes[path]
+    return [c.data.name for c in node.children if c.data is not None]
+
+
+def row(tree: PaneTree, path: str) -> str:
+    """The plain text of a row's label."""
+    return tree.nodes[path].label.plain
+
+
+def text_of(widget: object, width: int = 150) -> str:
+    """The plain text a Static shows (its content rendered by Rich at ``width``)."""
+    from rich.console import Console
+
+    content = widget.content
+    with open(os.devnull, "w") as sink:
+        console = Console(width=width, record=True, color_system=None, file=sink)
+        console.print(content)
+    return console.export_text()

@@ -1,0 +1,260 @@
+"""Pilot tests: press keys as a person would and check what the panes, details and screens hold.
+
+The demo stack is made by a real overlay mount (as root; in a user namespace otherwise), so what the
+panes must show is computed from the same layers by the core, never written down here by hand.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ufs_tui.core import status as S
+from ufs_tui.core.demo import Demo
+from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.stack import Stack
+from ufs_tui.ui.app import make_app
+from ufs_tui.ui.bindings import KEYS
+from ufs_tui.ui.screens.help import HelpScreen, LegendScreen
+from ufs_tui.ui.screens.search import SearchScreen
+
+from .helpers import demo_app, goto, names, row, settle, text_of, wait_until
+
+
+async def test_panes_show_merged_upper_and_lower(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        view = OverlayView(demo.stack)
+        assert names(app.pane_tree("merged")) == [e.name for e in view.list_dir("/")]
+        assert demo.stack.upper is not None
+        upper_names = sorted(os.listdir(demo.stack.upper.path))
+        assert names(app.pane_tree("upper")) == upper_names
+        assert names(app.pane_tree("lower")) == sorted(os.listdir(demo.stack.lowers[0].path))
+        # Every row carries its status glyph first; the merged 'f' is gone, the upper holds its whiteout.
+        for e in view.list_dir("/"):
+            assert row(app.pane_tree("merged"), "/" + e.name).startswith(S.STYLES[e.status].glyph + " ")
+        assert "/f" not in app.pane_tree("merged").nodes
+        assert row(app.pane_tree("upper"), "/f").startswith(S.STYLES[S.WHITEOUT].glyph + " f")
+        assert row(app.pane_tree("lower"), "/f").startswith(S.STYLES[S.WHITED_OUT].glyph + " f")
+        assert row(app.pane_tree("lower"), "/dir").startswith(S.STYLES[S.OPAQUE_HIDDEN].glyph + " dir/")
+
+
+async def test_cursor_is_shared_and_absence_is_plain(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await goto(pilot, app.pane_tree("merged"), "/c")
+        for pane in ("lower", "upper", "merged"):
+            assert app.pane_tree(pane).cursor_path() == "/c", pane
+        # 'g' is new: the lower pane says it is not there.
+        await goto(pilot, app.pane_tree("merged"), "/g")
+        assert app.pane_tree("upper").cursor_path() == "/g"
+        where = text_of(app.query_one("#where-lower"))
+        assert "absent from lower:0" in where
+        # 'f' in the lower pane: the merged pane says plainly that it was whited out.
+        await goto(pilot, app.pane_tree("lower"), "/f")
+        assert app.current_pane == "lower" and app.current_path == "/f"
+        assert "whiteout" in text_of(app.query_one("#where-merged"))
+        assert app.pane_tree("upper").cursor_path() == "/f"
+
+
+async def test_expanding_follows_across_panes(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await goto(pilot, app.pane_tree("merged"), "/etc/config")
+        for pane in ("lower", "upper", "merged"):
+            t = app.pane_tree(pane)
+            assert t.nodes["/etc"].is_expanded, pane
+            assert t.cursor_path() == "/etc/config", pane
+        view = OverlayView(demo.stack)
+        assert names(app.pane_tree("merged"), "/etc") == [e.name for e in view.list_dir("/etc")]
+        # collapsing follows too
+        await pilot.press("left", "left")
+        await settle(pilot)
+        assert not app.pane_tree("upper").nodes["/etc"].is_expanded
+
+
+async def test_layer_switch(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert app.lower_layer == demo.stack.lowers[1]
+        lower = app.pane_tree("lower")
+        assert names(lower) == sorted(os.listdir(demo.stack.lowers[1].path))
+        assert row(lower, "/gone.txt").startswith(S.STYLES[S.WHITED_OUT].glyph)  # whited out by lower:0
+        assert row(lower, "/shadow.txt").startswith(S.STYLES[S.SHADOWED].glyph)
+        assert "lower:1" in str(app.query_one("#pane-lower").border_title)
+        # choosing in the layer list does the same
+        await pilot.press("4", "home", "down", "enter")
+        await settle(pilot)
+        assert app.lower_layer == demo.stack.lowers[0]
+
+
+async def test_changes_only_and_status_filter(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        merged = app.pane_tree("merged")
+        rows = {n: merged.nodes["/" + n].data.status for n in names(merged)}
+        assert S.LOWER not in rows.values()
+        assert rows["f"] == S.WHITED_OUT  # deletions are listed, like docker diff's D
+        assert rows["c"] == S.COPIED_UP and rows["g"] == S.NEW
+        await pilot.press("c")
+        await settle(pilot)
+        assert names(merged) == [e.name for e in OverlayView(demo.stack).list_dir("/")]
+        # status filter: only 'new' (dirs stay so everything stays reachable)
+        await pilot.press("s")
+        await pilot.press("a")  # all -> none
+        await pilot.press("down", "space", "enter")  # the second status is 'new'
+        await settle(pilot)
+        assert app.flt.statuses == frozenset({S.NEW})
+        for n in names(merged):
+            item = merged.nodes["/" + n].data
+            assert item.kind == "dir" or item.status == S.NEW, item
+        assert "b" in names(merged) and "c" not in names(merged)
+        await pilot.press("x")
+        await settle(pilot)
+        assert app.flt.statuses is None and "c" in names(merged)
+
+
+async def test_search_jumps_to_result(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        assert isinstance(app.screen, SearchScreen)
+        await pilot.press(*"confi")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.done, "search results")
+        assert screen.results == ["/etc/config"]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_path == "/etc/config"
+        assert app.pane_tree("merged").cursor_path() == "/etc/config"
+        assert app.pane_tree("upper").cursor_path() == "/etc/config"
+        # a glob
+        await pilot.press("slash", *"*.txt")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.done, "glob results")
+        view = OverlayView(demo.stack)
+        expected = sorted(p for p, e in view.walk() if e.name.endswith(".txt"))
+        assert sorted(screen.results) == expected
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SearchScreen)
+
+
+async def test_details_versions_and_diff(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await goto(pilot, app.pane_tree("merged"), "/etc/config")
+        d = app.details
+        assert d is not None and d.path == "/etc/config"
+        fates = {v.layer: v.fate for v in d.versions}
+        assert fates == {"upper": S.VISIBLE, "lower:0": S.F_SHADOWED}
+        assert "+debug = true" in d.diff and "--- lower:0/etc/config" in d.diff
+        body = text_of(app.query_one("#details-body"))
+        assert "Diff lower:0 → upper" in body
+        await pilot.press("d")
+        body = text_of(app.query_one("#details-body"))
+        assert "Diff" not in body and "colour = auto" in body
+        await pilot.press("d")
+        assert "Diff lower:0 → upper" in text_of(app.query_one("#details-body"))
+        # binary content is a hex dump
+        await goto(pilot, app.pane_tree("lower"), "/bin/tool")
+        assert app.details is not None and app.details.content is not None
+        assert app.details.content.kind == "binary"
+        assert "7f 45 4c 46" in text_of(app.query_one("#details-body"))
+
+
+async def test_help_legend_palette_and_quit(demo: Demo) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = text_of(app.screen.query_one("#info Static"))
+        for k in KEYS:
+            assert k.description in text, k
+        await pilot.press("escape")
+        await pilot.press("l")
+        assert isinstance(app.screen, LegendScreen)
+        text = text_of(app.screen.query_one("#info Static"))
+        for st in S.STYLES.values():
+            assert st.status in text
+        await pilot.press("escape")
+        # the command palette finds the main actions
+        await pilot.press("ctrl+p")
+        await pilot.press(*"changes only")
+        await pilot.pause()
+
+        def palette_has_hit() -> bool:
+            lists = app.screen.query("CommandList")
+            if not lists:
+                return False
+            cl = lists.first()
+            prompts = [str(getattr(cl.get_option_at_index(i).prompt, "plain", "")) for i in range(cl.option_count)]
+            prompts += [str(cl.get_option_at_index(i).prompt) for i in range(cl.option_count)]
+            return any("Changes only" in p for p in prompts)
+
+        await wait_until(pilot, palette_has_hit, "palette hit")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.flt.changes_only
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_hostile_names_and_fifo(tmp_layers: str) -> None:
+    low, up = os.path.join(tmp_layers, "l"), os.path.join(tmp_layers, "u")
+    os.makedirs(low)
+    os.makedirs(up)
+    hostile = "[red]x\x1b[31m\n"
+    with open(os.path.join(low, hostile), "w") as f:
+        f.write("text\x1b[2J\n")
+    os.mkfifo(os.path.join(up, "pipe"))
+    with open(os.fsencode(os.path.join(up, "bad")) + b"\xff", "w") as f:
+        f.write("x")
+    stack = Stack.build([low], upper=up, xattr_ns="user")
+    app = make_app(stack, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        merged = app.pane_tree("merged")
+        assert row(merged, "/" + hostile) == "  [red]x\\x1b[31m\\n"
+        assert "bad\\xff" in row(merged, "/bad\udcff")
+        await goto(pilot, merged, "/pipe")  # a FIFO: described, never opened (opening would block)
+        assert app.details is not None and app.details.content is not None
+        assert app.details.content.kind == "none"
+        await goto(pilot, merged, "/" + hostile)
+        body = text_of(app.query_one("#details-body"))
+        assert "\x1b" not in body and "\\x1b[2J" in body
+
+
+async def test_big_dir_loads_in_chunks(tmp_layers: str) -> None:
+    low = os.path.join(tmp_layers, "l")
+    os.makedirs(os.path.join(low, "big"))
+    n = 3000
+    for i in range(n):
+        open(os.path.join(low, "big", f"f{i:05d}"), "w").close()
+    stack = Stack.build([low, low + "2"] if False else [low], xattr_ns="user")
+    app = make_app(stack, live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        merged = app.pane_tree("merged")
+        turns = 0
+        await pilot.press("right")
+        while "/big" not in merged.loaded:
+            turns += 1
+            await pilot.pause()
+            assert turns < 10000
+        await settle(pilot)
+        assert len(merged.nodes["/big"].children) == n
+        await pilot.press("down", "down", "down")
+        assert merged.cursor_path() == "/big/f00002"
+        assert app.pane_tree("lower").cursor_path() == "/big/f00002"

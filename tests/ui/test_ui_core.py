@@ -1,0 +1,82 @@
+"""The pure helpers the UI rests on (ufs_tui/core/watch.py, content.py, panes.py), on real files."""
+
+from __future__ import annotations
+
+import os
+
+from ufs_tui.core import status as S
+from ufs_tui.core.content import hexdump, read_content, safe_text, unified_diff
+from ufs_tui.core.demo import Demo
+from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.panes import layer_items, merged_items, own_stack, where
+from ufs_tui.core.stack import Stack
+from ufs_tui.core.watch import ChangeMapper, Changes
+
+
+def test_change_mapper_maps_layer_paths_to_merged_dirs(tmp_layers: str) -> None:
+    low, up, mnt = (os.path.join(tmp_layers, n) for n in ("l", "u", "m"))
+    for d in (low, up, mnt):
+        os.makedirs(d)
+    stack = Stack.build([low], upper=up, xattr_ns="user")
+    m = ChangeMapper(stack, mount_point=mnt, max_names=3)
+    ch = m.map([f"{up}/a", f"{low}/d/x", f"{mnt}/d/y", f"{low}", "/elsewhere/z"])
+    assert ch.dirs == {"/": None, "/d": {"x", "y"}}  # the root itself changed: relist "/" whole
+    assert ch.roots == {low} and ch.touched == {up, low, mnt}
+    burst = m.map([f"{up}/big/f{i}" for i in range(10)])
+    assert burst.dirs == {"/big": None}  # more than max_names: one relisting instead
+    total = Changes(max_names=3)
+    total.update(ch)
+    total.update(burst)
+    assert total.dirs == {"/": None, "/d": {"x", "y"}, "/big": None} and total.events == 15
+
+
+def test_read_content_never_opens_a_fifo_and_caps(tmp_path: os.PathLike[str]) -> None:
+    d = os.fspath(tmp_path)
+    fifo = os.path.join(d, "fifo")
+    os.mkfifo(fifo)
+    c = read_content(fifo)  # opening a FIFO with no writer would block: it must not be opened
+    assert c.kind == "none" and "FIFO" in c.message
+    big = os.path.join(d, "big")
+    with open(big, "w") as f:
+        f.write("x" * 5000)
+    c = read_content(big, cap=100)
+    assert c.kind == "text" and c.truncated and len(c.data) == 100 and c.size == 5000
+    binf = os.path.join(d, "bin")
+    with open(binf, "wb") as f:
+        f.write(b"\x7fELF\x00\x01")
+    assert read_content(binf).kind == "binary"
+    assert hexdump(b"AB\x00").startswith("00000000  41 42 00")
+    link = os.path.join(d, "link")
+    os.symlink(big, link)
+    assert read_content(link).kind == "none"  # a symlink is described, never followed
+    assert safe_text("a\x1b[31m\tb\n\udcff") == "a\\x1b[31m\tb\n\\xff"
+
+
+def test_unified_diff(tmp_path: os.PathLike[str]) -> None:
+    a, b = os.path.join(os.fspath(tmp_path), "a"), os.path.join(os.fspath(tmp_path), "b")
+    with open(a, "w") as f:
+        f.write("one\ntwo\n")
+    with open(b, "w") as f:
+        f.write("one\nthree\n")
+    text, note = unified_diff(a, b, "lower:0/x", "upper/x")
+    assert "--- lower:0/x" in text and "-two" in text and "+three" in text and note == ""
+    assert unified_diff(a, a, "x", "y") == ("", "same content")
+
+
+def test_pane_items_of_the_demo(demo: Demo) -> None:
+    stack = demo.stack
+    full = OverlayView(stack)
+    assert stack.upper is not None
+    up = {it.name: it.status for it in layer_items(full, OverlayView(own_stack(stack, stack.upper)), stack.upper, "/")}
+    assert up["f"] == S.WHITEOUT and up["g"] == S.NEW and up["c"] == S.COPIED_UP and up["dir"] == S.OPAQUE
+    l0 = stack.lowers[0]
+    low = {it.name: it.status for it in layer_items(full, OverlayView(own_stack(stack, l0)), l0, "/")}
+    assert low["f"] == S.WHITED_OUT and low["dir"] == S.OPAQUE_HIDDEN and low["etc"] == S.MERGED
+    assert low["gone.txt"] == S.WHITEOUT and low["app.py"] == S.LOWER
+    # children of a hidden dir share its fate
+    inside = layer_items(full, OverlayView(own_stack(stack, l0)), l0, "/dir", S.OPAQUE_HIDDEN)
+    assert {it.name for it in inside} == {"one", "two"} and {it.status for it in inside} == {S.OPAQUE_HIDDEN}
+    changed = {it.name: it.status for it in merged_items(full, "/", True, OverlayView(stack.without_upper()))}
+    assert S.LOWER not in changed.values() and changed["f"] == S.WHITED_OUT
+    assert where(full, None, "/f")[0] == S.WHITEOUT
+    assert where(full, stack.upper, "/app.py")[0] is None

@@ -1,0 +1,601 @@
+"""The explorer App: three panes (Lower, Upper, Merged) with a shared cursor, the layer list, details, live updates.
+
+One factory, :func:`make_app`, is used by the CLI (:func:`run_app`), the tests and the screenshot script.
+Keys live in :mod:`ufs_tui.ui.bindings`; screens in :mod:`ufs_tui.ui.screens` (more can be pushed
+from the same key table, e.g. a stack editor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.timer import Timer
+from textual.widgets import Footer, OptionList, Static, Tree
+from textual.worker import get_current_worker
+
+from ..core.content import is_dir
+from ..core.layerstats import LayerCounts, stack_to_json
+from ..core.merge import join
+from ..core.panes import Item
+from ..core.stack import Layer, Stack
+from ..core.watch import Changes
+from .bindings import app_bindings
+from .commands import UfsCommands
+from .explorer import Details, Explorer, ViewFilter
+from .screens.filter import StatusFilterScreen
+from .screens.help import HelpScreen, LegendScreen
+from .screens.search import SearchScreen
+from .widgets.details import DetailsPanel, render_details
+from .widgets.labels import status_words
+from .widgets.layers import LayerList
+from .widgets.pane import PaneTree
+
+PANES = ("lower", "upper", "merged")
+TITLES = {"lower": "Lower", "upper": "Upper", "merged": "Merged"}
+DEBOUNCE_MS = 20  # watchfiles: wait this long for more events...
+MAX_BATCH_MS = 100  # ...but never longer than this before reporting a burst
+SWITCH_INTERVAL = 0.001  # seconds: how soon a worker thread must hand the GIL back to the UI
+
+
+@dataclass
+class UiOptions:
+    notes: Sequence[str] = ()
+    mount_point: str | None = None  # the merged mount point, watched too when given
+    live: bool = True
+    frozen: bool = False  # snapshots: hide times, inodes and the absolute temp paths
+    aliases: dict[str, str] = field(default_factory=dict)  # path prefix -> shown as
+    theme: str | None = None
+    lower: str | None = None  # layer name first shown in the Lower pane
+
+
+class UfsApp(App[int]):
+    CSS_PATH = "ufs.tcss"
+    TITLE = "ufs-tui"
+    BINDINGS = app_bindings()  # type: ignore[assignment]  # a list of Binding is what App wants
+    COMMANDS = App.COMMANDS | {UfsCommands}
+    AUTO_FOCUS = "#tree-merged"
+
+    def __init__(self, stack: Stack, options: UiOptions | None = None) -> None:
+        super().__init__()
+        self.stack = stack
+        self.options = options or UiOptions()
+        self.explorer = Explorer(stack, self.options.mount_point)
+        self.flt = ViewFilter()
+        self.current_path: str | None = None
+        self.current_pane = "merged"
+        self.detail_mode = "auto"
+        self.details: Details | None = None
+        lowers = [*stack.lowers, *stack.data_layers] or ([stack.upper] if stack.upper else [])
+        chosen = self.options.lower
+        self.lower_layer: Layer | None = next((la for la in stack.all_layers if la.name == chosen), None) or (
+            lowers[0] if lowers else None
+        )
+        self.last_change: float | None = None
+        self.change_events = 0
+        self.missing: list[str] = []
+        self._pending: list[str] = []
+        self._pending_lock = threading.Lock()
+        self._applying = False
+        self._recount: set[str] = set()
+        self._trees: list[PaneTree] = []
+        self._roots_dirty = False
+        self._details_timer: Timer | None = None
+        self._counts_timer: Timer | None = None
+        self._stop_watch = threading.Event()
+        self.watch_ready = False  # the watcher has reported once: events from now on are seen
+        self._watch_started = False
+        if self.options.theme:
+            self.theme = self.options.theme
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="panes"):
+            for key in PANES:
+                with Vertical(classes="pane", id=f"pane-{key}"):
+                    yield PaneTree(key, id=f"tree-{key}")
+                    yield Static("", classes="where", id=f"where-{key}")
+        with Horizontal(id="bottom"):
+            yield LayerList(self.stack, self.alias, id="layers")
+            yield DetailsPanel(id="details")
+        yield Static("", id="status")
+        yield Footer()
+
+    def pane_tree(self, pane: str) -> PaneTree:
+        return self.query_one(f"#tree-{pane}", PaneTree)
+
+    def trees(self) -> list[PaneTree]:
+        if not self._trees:
+            self._trees = [self.pane_tree(p) for p in PANES]
+        return self._trees
+
+    def source_of(self, pane: str) -> Layer | None:
+        if pane == "merged":
+            return None
+        if pane == "upper":
+            return self.stack.upper
+        return self.lower_layer
+
+    def on_mount(self) -> None:
+        # Workers are pure Python: with the default 5 ms switch interval a busy worker makes every
+        # repaint wait for the GIL. 1 ms keeps the UI responsive while a big dir is read.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self._set_titles()
+        for pane in PANES:
+            self._set_pane_source(pane)
+        layers = self.query_one(LayerList)
+        layers.set_lower(self.lower_layer.name if self.lower_layer else "")
+        self.call_after_refresh(self.pane_tree("merged").focus)
+        self.update_status()
+        self.start_counts()
+        if not self.is_headless:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+                except (ValueError, RuntimeError, NotImplementedError):
+                    pass
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 120, "narrow")
+
+    def _on_signal(self, signum: int) -> None:
+        """SIGHUP / SIGTERM: leave like 'q' does, so the terminal is restored and the caller cleans up."""
+        self._stop_watch.set()
+        self.exit(128 + signum)
+
+    def alias(self, path: str) -> str:
+        for prefix, shown in self.options.aliases.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return shown + path[len(prefix.rstrip("/")) :]
+        return path
+
+    def _set_titles(self) -> None:
+        for pane in PANES:
+            box = self.query_one(f"#pane-{pane}", Vertical)
+            src = self.source_of(pane)
+            title = TITLES[pane]
+            if pane != "merged":
+                title += f" · {src.name}" if src is not None else " · none"
+            if pane == "merged" and self.flt.active:
+                title += " · filtered"
+            box.border_title = title
+            key = PANES.index(pane) + 1
+            box.border_subtitle = f"{key}"
+
+    def _set_pane_source(self, pane: str) -> None:
+        tree = self.pane_tree(pane)
+        src = self.source_of(pane)
+        flt = self.flt
+        explorer = self.explorer
+        if pane != "merged" and src is None:
+            tree.set_source(None, None, "no upper layer: a read-only stack" if pane == "upper" else "no lower layer")
+            return
+
+        def loader(path: str, parent_status: str) -> list[Item]:
+            return explorer.items(src, path, parent_status, flt)
+
+        def one(path: str, parent_status: str) -> Item | None:
+            return explorer.item(src, path, parent_status, flt)
+
+        tree.set_source(loader, one)
+
+    # ----------------------------------------------------------- cursor sync
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Item]) -> None:
+        tree = event.control
+        if not isinstance(tree, PaneTree) or not tree.has_focus or event.node.data is None:
+            return
+        self.select_path(event.node.data.path, tree.pane)
+
+    def select_path(self, path: str, pane: str) -> None:
+        """``path`` became current in ``pane``: the other panes follow, details and presence lines update."""
+        self.current_path = path
+        self.current_pane = pane
+        for t in self.trees():
+            if t.pane != pane:
+                t.reveal(path)
+        self._schedule_details()
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
+        self._follow_expansion(event.control, event.node.data, True)
+
+    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[Item]) -> None:
+        self._follow_expansion(event.control, event.node.data, False)
+
+    def _follow_expansion(self, tree: object, data: Item | None, expand: bool) -> None:
+        if not isinstance(tree, PaneTree) or not tree.has_focus or data is None:
+            return
+        for t in self.trees():
+            if t is tree:
+                continue
+            node = t.nodes.get(data.path)
+            if node is None or not node.allow_expand:
+                continue
+            if expand and not node.is_expanded:
+                node.expand()
+            elif not expand and node.is_expanded:
+                node.collapse()
+
+    def on_pane_tree_loaded(self, event: PaneTree.Loaded) -> None:
+        if self.options.live and not self._watch_started and event.tree.pane == "merged" and event.path == "/":
+            # After the first frame: setting up inotify on a big tree costs about a second of CPU.
+            self._watch_started = True
+            self.call_after_refresh(self.watch_layers)
+        if self.current_path is not None and event.path in (self.current_path.rsplit("/", 1)[0] or "/",):
+            self._schedule_details()
+
+    # ----------------------------------------------------------------- details
+    def _schedule_details(self) -> None:
+        """Details follow the cursor, but at most every 40 ms (holding a key down stays smooth)."""
+        if self._details_timer is None:
+            self._details_timer = self.set_timer(0.04, self._fire_details)
+
+    def _fire_details(self) -> None:
+        self._details_timer = None
+        if self.current_path is not None:
+            self.load_details(self.current_path, self.current_pane)
+
+    @work(thread=True, exclusive=True, group="details")
+    def load_details(self, path: str, pane: str) -> None:
+        worker = get_current_worker()
+        wheres = {p: self.explorer.where(self.source_of(p), path) for p in PANES if self._pane_has_source(p)}
+        d = self.explorer.details(self.source_of(pane), path, self.alias)
+        if worker.is_cancelled:
+            return
+        renderable = render_details(d, self.detail_mode, self.options.frozen, self.current_theme.dark)
+        self.call_from_thread(self._show_details, d, renderable, wheres)
+
+    def _pane_has_source(self, pane: str) -> bool:
+        return pane == "merged" or self.source_of(pane) is not None
+
+    def _show_details(self, d: Details, renderable: object, wheres: dict[str, tuple[str | None, str]]) -> None:
+        try:
+            self._show_details_now(d, renderable, wheres)
+        except NoMatches:  # the app is closing
+            pass
+
+    def _show_details_now(self, d: Details, renderable: object, wheres: dict[str, tuple[str | None, str]]) -> None:
+        self.details = d
+        self.query_one(DetailsPanel).show(d, renderable)  # type: ignore[arg-type]
+        for pane in PANES:
+            w = self.query_one(f"#where-{pane}", Static)
+            if pane in wheres:
+                status, words = wheres[pane]
+                w.update(status_words(status, words))
+            else:
+                w.update("")
+
+    def action_toggle_diff(self) -> None:
+        showing_diff = self.detail_mode == "diff" or (
+            self.detail_mode == "auto" and self.details is not None and bool(self.details.diff)
+        )
+        self.detail_mode = "content" if showing_diff else "diff"
+        if self.details is not None:
+            self.query_one(DetailsPanel).show(
+                self.details,
+                render_details(self.details, self.detail_mode, self.options.frozen, self.current_theme.dark),
+            )
+
+    # ------------------------------------------------------------------ layers
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if isinstance(event.option_list, LayerList) and event.option.id:
+            self.show_lower(self.stack.layer_by_name(event.option.id))
+
+    def show_lower(self, layer: Layer) -> None:
+        self.lower_layer = layer
+        self.query_one(LayerList).set_lower(layer.name)
+        self._set_titles()
+        self._set_pane_source("lower")
+        if self.current_path:
+            self.pane_tree("lower").reveal(self.current_path)
+            self._schedule_details()
+
+    def action_lower_layer(self, step: int) -> None:
+        layers = list(self.stack.all_layers)
+        if not layers:
+            return
+        i = layers.index(self.lower_layer) if self.lower_layer in layers else 0
+        self.show_lower(layers[(i + step) % len(layers)])
+
+    @work(exclusive=True, group="counts", exit_on_error=False)
+    async def start_counts(self, only: frozenset[str] | None = None) -> None:
+        """Count what each layer adds, copies up and deletes (``only``: just the layers with these roots).
+
+        In a child process: counting a big stack would otherwise hold the GIL the UI needs.
+        """
+        names = [la.name for la in self.stack.all_layers if only is None or la.path in only]
+        if not names:
+            return
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ufs_tui.core.layerstats",
+            *names,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(stack_to_json(self.stack).encode())
+            await proc.stdin.drain()
+            proc.stdin.close()
+            async for line in proc.stdout:
+                try:
+                    d = json.loads(line)
+                    name = d.pop("layer")
+                    counts = LayerCounts(**d)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                try:
+                    self.query_one(LayerList).set_counts(name, counts)
+                except NoMatches:  # the app is closing
+                    return
+            await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    # ------------------------------------------------------------------ actions
+    def action_focus_pane(self, pane: str) -> None:
+        if pane in PANES:
+            self.pane_tree(pane).focus()
+        elif pane == "layers":
+            self.query_one(LayerList).focus()
+        elif pane == "details":
+            self.query_one(DetailsPanel).focus()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_legend(self) -> None:
+        self.push_screen(LegendScreen())
+
+    def action_toggle_changes(self) -> None:
+        self.set_filter(replace(self.flt, changes_only=not self.flt.changes_only))
+
+    def action_clear_filters(self) -> None:
+        self.set_filter(ViewFilter())
+
+    def action_status_filter(self) -> None:
+        def done(chosen: frozenset[str] | None) -> None:
+            self.set_filter(replace(self.flt, statuses=chosen))
+
+        self.push_screen(StatusFilterScreen(self.flt.statuses), done)
+
+    def set_filter(self, flt: ViewFilter) -> None:
+        if flt == self.flt:
+            return
+        self.flt = flt
+        for pane in PANES:
+            self._set_pane_source(pane)
+        self._set_titles()
+        self.update_status()
+
+    def action_search(self) -> None:
+        def done(path: str | None) -> None:
+            if path:
+                self.jump_to(path)
+
+        self.push_screen(SearchScreen(self.explorer.search), done)
+
+    def jump_to(self, path: str) -> None:
+        """Go to ``path`` in the Merged pane (the others follow)."""
+        merged = self.pane_tree("merged")
+        merged.focus()
+        self.current_path = path
+        self.current_pane = "merged"
+        for t in self.trees():
+            t.reveal(path)
+        self._schedule_details()
+
+    def action_reload(self) -> None:
+        self.explorer.invalidate_all()
+        for pane in PANES:
+            self._set_pane_source(pane)
+        self.start_counts()
+
+    # -------------------------------------------------------------------- live
+    def update_status(self) -> None:
+        bits = Text()
+        if self.options.live:
+            bits.append("● live", style="bold green")
+            if self.options.frozen or self.last_change is None:
+                bits.append("  no change yet" if self.last_change is None else "  last change —", style="dim")
+            else:
+                stamp = time.strftime("%H:%M:%S", time.localtime(self.last_change))
+                bits.append(f"  last change {stamp} ({self.change_events} events)", style="dim")
+        else:
+            bits.append("○ not watching", style="dim")
+        if self.flt.changes_only:
+            bits.append("  changes only", style="bold yellow")
+        if self.flt.statuses is not None:
+            bits.append(f"  statuses: {len(self.flt.statuses)} shown", style="bold yellow")
+        for path in self.missing:
+            bits.append(f"  missing: {self.alias(path)}", style="bold red")
+        for note in self.options.notes:
+            bits.append(f"  {note}", style="dim")
+        self.query_one("#status", Static).update(bits)
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def watch_layers(self) -> None:
+        """Watch every layer root (and the mount point) with watchfiles, in a thread (setting up inotify on
+        a big tree takes a second); restart when a root goes or comes back."""
+        from watchfiles import watch
+
+        stop = self._stop_watch
+        try:
+            while not stop.is_set():
+                roots = [r for r in self.explorer.mapper.roots if is_dir(r)]
+                missing = self.explorer.missing_roots()
+                if missing != self.missing:
+                    self.call_from_thread(self._set_missing, missing)
+                if not roots:
+                    stop.wait(0.5)
+                    continue
+                try:
+                    for changes in watch(
+                        *roots,
+                        watch_filter=None,
+                        debounce=MAX_BATCH_MS,
+                        step=DEBOUNCE_MS,
+                        rust_timeout=500,
+                        yield_on_timeout=True,
+                        stop_event=stop,
+                        ignore_permission_denied=True,
+                        raise_interrupt=False,
+                    ):
+                        if not self.watch_ready:
+                            # What changed between the first listing and now was not seen: read it again.
+                            self.watch_ready = True
+                            self.call_from_thread(self.roots_changed)
+                        if changes:
+                            self.call_from_thread(self.fs_changed, [p for _, p in changes])
+                        if self.explorer.missing_roots() != self.missing:
+                            break
+                except OSError:
+                    stop.wait(0.5)
+        except RuntimeError:  # the app is closing: call_from_thread has nowhere to go
+            if self.is_running and not stop.is_set():
+                raise
+
+    def _set_missing(self, missing: list[str]) -> None:
+        self.missing = missing
+        self.roots_changed()
+
+    def fs_changed(self, paths: Iterable[str]) -> None:
+        """Raw paths from the watcher: queue them; one apply worker at a time drains the queue (bursts coalesce)."""
+        paths = list(paths)
+        with self._pending_lock:
+            self._pending.extend(paths)
+        self.last_change = time.time()
+        self.change_events += len(paths)
+        self.update_status()
+        self._kick_apply()
+
+    def roots_changed(self) -> None:
+        self._roots_dirty = True
+        self.update_status()
+        self._kick_apply()
+
+    def _kick_apply(self) -> None:
+        if self._applying:
+            return
+        self._applying = True
+        self.apply_changes()
+
+    @work(thread=True, group="live", exit_on_error=False)
+    def apply_changes(self) -> None:
+        try:
+            self._apply_changes()
+        except RuntimeError:  # the app closed while changes were being applied
+            if self.is_running:
+                raise
+
+    def _apply_changes(self) -> None:
+        touched: set[str] = set()
+        roots_touched: set[str] = set()
+        while True:
+            with self._pending_lock:
+                paths, self._pending = self._pending, []
+            roots = self._roots_dirty
+            self._roots_dirty = False
+            if not paths and not roots:
+                break
+            changes = self.explorer.mapper.map(paths)
+            if roots:
+                changes.roots.add("*")
+            self.explorer.apply(changes)
+            touched |= set(changes.dirs)
+            roots_touched |= changes.touched | ({"*"} if changes.roots else set())
+            self._apply_to_panes(changes)
+        self.call_from_thread(self._applied, touched, roots_touched)
+
+    def _apply_to_panes(self, changes: Changes) -> None:
+        snapshot: dict[PaneTree, tuple[Callable[[str, str], Item | None] | None, dict[str, str], int]] = {}
+
+        def take() -> None:
+            for t in self.trees():
+                loaded = {p: t.status_of(p) for p in t.loaded if p in t.nodes}
+                snapshot[t] = (t.one, loaded, t.generation)
+
+        self.call_from_thread(take)
+        for tree, (one, loaded, gen) in snapshot.items():
+            if one is None:
+                continue
+            if changes.roots:
+                self.call_from_thread(tree.reload, list(loaded))
+                continue
+            full: list[str] = []
+            for mdir, names in changes.dirs.items():
+                if mdir not in loaded:
+                    continue
+                if names is None:
+                    full.append(mdir)
+                    continue
+                updates = {n: one(join(mdir, n), loaded[mdir]) for n in names}
+                # A changed name that is itself an open dir: its children may change fate too.
+                full.extend(join(mdir, n) for n in names if join(mdir, n) in loaded)
+                self.call_from_thread(self._update_names, tree, gen, mdir, updates)
+            if full:
+                self.call_from_thread(tree.reload, full)
+
+    def _update_names(self, tree: PaneTree, gen: int, mdir: str, updates: dict[str, Item | None]) -> None:
+        if tree.generation == gen:
+            tree.update_names(mdir, updates)
+
+    def _applied(self, touched: set[str], roots: set[str]) -> None:
+        self._applying = False
+        self._recount |= roots
+        if self._pending or self._roots_dirty:
+            self._kick_apply()
+            return
+        cur = self.current_path
+        if (
+            cur is not None
+            and any(cur == d or cur.startswith(d.rstrip("/") + "/") for d in touched)
+            or cur is not None
+            and (cur.rsplit("/", 1)[0] or "/") in touched
+        ):
+            self._schedule_details()
+        if self._counts_timer is not None:
+            self._counts_timer.stop()
+        self._counts_timer = self.set_timer(1.0, self._start_recount)
+
+    def _start_recount(self) -> None:
+        roots, self._recount = self._recount, set()
+        self.start_counts(None if "*" in roots else frozenset(roots))
+
+    def settled(self) -> bool:
+        """No load, patch or change is in flight (tests wait for this)."""
+        if self._applying or self._pending:
+            return False
+        return all(not t.in_flight for t in self.trees())
+
+    async def on_unmount(self) -> None:
+        self._stop_watch.set()
+        sys.setswitchinterval(getattr(self, "_switch_interval", 0.005))
+
+
+def make_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> UfsApp:
+    """The one factory: the CLI, tests and screenshots all build the app here."""
+    return UfsApp(stack, UiOptions(notes=tuple(notes), **options))  # type: ignore[arg-type]
+
+
+def run_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> int:
+    app = make_app(stack, notes, **options)
+    app.run()
+    return app.return_code or 0

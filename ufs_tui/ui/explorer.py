@@ -1,0 +1,328 @@
+"""The UI's one door to the core: thread-safe calls that workers make (no textual here).
+
+Every filesystem read the UI needs goes through :class:`Explorer`, under one lock
+(an :class:`OverlayView` caches per directory and is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import stat as _stat
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..core import status as S
+from ..core.content import Content, owner, read_content, unified_diff
+from ..core.content import is_dir as _is_dir
+from ..core.errors import StackError
+from ..core.layerstats import LayerCounts, layer_counts
+from ..core.markers import explain_xattr, overlay_xattrs
+from ..core.merge import Entry, Hidden, LayerVersion, OverlayView, join, normpath
+from ..core.panes import Item, layer_item, layer_items, merged_item, merged_items, own_stack, where
+from ..core.stack import Layer, Stack
+from ..core.watch import ChangeMapper, Changes
+
+MERGED = "merged"
+PaneSource = Layer | None  # None: the merged view
+
+CONTENT_CAP = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ViewFilter:
+    changes_only: bool = False
+    statuses: frozenset[str] | None = None  # None: every status
+
+    def keep(self, item: Item, merged: bool) -> bool:
+        if item.expandable and not (merged and self.changes_only and item.status == S.LOWER):
+            return True
+        if self.changes_only and item.status == S.LOWER:
+            return False
+        return self.statuses is None or item.status in self.statuses
+
+    @property
+    def active(self) -> bool:
+        return self.changes_only or self.statuses is not None
+
+
+@dataclass
+class VersionRow:
+    layer: str
+    fate: str
+    status: str  # the status whose glyph/colour shows this fate
+    kind: str
+    path: str
+    by: str
+
+
+@dataclass
+class Details:
+    path: str
+    pane: str  # "merged" or a layer name
+    status: str | None
+    words: str
+    versions: list[VersionRow] = field(default_factory=list)
+    meta: list[tuple[str, str]] = field(default_factory=list)
+    xattrs: list[tuple[str, str, str]] = field(default_factory=list)  # name, value, meaning
+    content: Content | None = None
+    content_path: str = ""
+    diff: str = ""
+    diff_note: str = ""
+    diff_labels: tuple[str, str] = ("", "")
+
+
+class CachedView(OverlayView):
+    """An OverlayView that also keeps :meth:`list_all` (the Upper and Lower panes ask it for every dir
+    they show, the Merged pane with "changes only"): one scan per dir until a change invalidates it."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack)
+        self._all: dict[str, tuple[list[Entry], list[Hidden]]] = {}
+
+    def list_all(self, path: str = "/") -> tuple[list[Entry], list[Hidden]]:
+        path = normpath(path)
+        got = self._all.get(path)
+        if got is None:
+            got = self._all[path] = super().list_all(path)
+        return got
+
+    def invalidate(self, path: str) -> None:
+        super().invalidate(path)
+        path = normpath(path)
+        prefix = path.rstrip("/") + "/"
+        for key in [k for k in self._all if k == path or k.startswith(prefix)]:
+            del self._all[key]
+
+    def invalidate_all(self) -> None:
+        super().invalidate_all()
+        self._all.clear()
+
+
+class Explorer:
+    def __init__(self, stack: Stack, mount_point: str | None = None) -> None:
+        self.stack = stack
+        self.mount_point = mount_point
+        self.lock = threading.RLock()
+        self.full: OverlayView = CachedView(stack)
+        self.below = OverlayView(stack.without_upper()) if stack.upper is not None else None
+        self._own: dict[str, OverlayView] = {}
+        self.mapper = ChangeMapper(stack, mount_point)
+
+    # ---------------------------------------------------------------- views
+    def own(self, layer: Layer) -> OverlayView:
+        view = self._own.get(layer.name)
+        if view is None:
+            view = self._own[layer.name] = CachedView(own_stack(self.stack, layer))
+        return view
+
+    def items(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> list[Item]:
+        with self.lock:
+            try:
+                if source is None:
+                    got = merged_items(self.full, path, flt.changes_only, self.below)
+                else:
+                    got = layer_items(self.full, self.own(source), source, path, parent_status)
+            except StackError:
+                return []
+        if not flt.active:
+            return got
+        return [it for it in got if flt.keep(it, source is None)]
+
+    def item(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> Item | None:
+        """One path of a pane (live updates of a few names); None when the pane does not show it."""
+        path = normpath(path)
+        with self.lock:
+            if source is None:
+                if flt.changes_only:  # deletions show as rows: recompute from the dir's listing
+                    parent, name = path.rsplit("/", 1)
+                    rows = merged_items(self.full, parent or "/", True, self.below)
+                    got = next((it for it in rows if it.name == name), None)
+                else:
+                    e = self.full.lookup(path)
+                    got = merged_item(e, path.rsplit("/", 1)[0] or "/") if e is not None else None
+            else:
+                got = layer_item(self.full, self.own(source), source, path, parent_status)
+        if got is None or not flt.active:
+            return got
+        return got if flt.keep(got, source is None) else None
+
+    def where(self, source: PaneSource, path: str) -> tuple[str | None, str]:
+        with self.lock:
+            return where(self.full, source, path)
+
+    # -------------------------------------------------------------- changes
+    def apply(self, changes: Changes) -> None:
+        """Forget cached listings that ``changes`` make stale (all views)."""
+        with self.lock:
+            changes.add_redirected(self.full)
+            if changes.roots:
+                self.invalidate_all()
+                return
+            views = [self.full, *self._own.values()] + ([self.below] if self.below else [])
+            for mdir, names in changes.dirs.items():
+                for view in views:
+                    view.invalidate(mdir)
+                    for name in names or ():
+                        view.invalidate(join(mdir, name))
+
+    def invalidate_all(self) -> None:
+        with self.lock:
+            self.full = CachedView(self.stack)
+            self.below = OverlayView(self.stack.without_upper()) if self.stack.upper is not None else None
+            self._own.clear()
+
+    def missing_roots(self) -> list[str]:
+        """Layer roots (and the mount point) that are not directories now."""
+        return [r for r in self.mapper.roots if not _is_dir(r)]
+
+    # --------------------------------------------------------------- search
+    def search(
+        self,
+        query: str,
+        cancelled: Callable[[], bool],
+        found: Callable[[list[str]], None],
+        limit: int = 1000,
+    ) -> int:
+        """Walk the merged tree breadth-first; report paths whose name (or path, if the query has '/')
+        matches: a glob when the query has ``*?[``, else a case-insensitive substring."""
+        q = query.strip()
+        if not q:
+            return 0
+        glob = any(c in q for c in "*?[")
+        on_path = "/" in q
+        ql = q.lower()
+
+        def match(name: str, path: str) -> bool:
+            subject = path if on_path else name
+            if glob:
+                return fnmatch.fnmatchcase(subject.lower(), ql)
+            return ql in subject.lower()
+
+        queue = ["/"]
+        total = 0
+        batch: list[str] = []
+        last = time.monotonic()
+        while queue and total < limit:
+            d = queue.pop(0)
+            if cancelled():
+                return total
+            with self.lock:
+                try:
+                    entries = self.full.list_dir(d)
+                except StackError:
+                    continue
+            for e in entries:
+                p = join(d, e.name)
+                if match(e.name, p):
+                    batch.append(p)
+                    total += 1
+                    if total >= limit:
+                        break
+                if e.is_dir:
+                    queue.append(p)
+            if batch and (len(batch) >= 50 or time.monotonic() - last > 0.1):
+                found(batch)
+                batch = []
+                last = time.monotonic()
+        if batch:
+            found(batch)
+        return total
+
+    # --------------------------------------------------------------- counts
+    def counts(self, layer: Layer, cancelled: Callable[[], bool]) -> LayerCounts:
+        return layer_counts(self.stack, layer, cancelled)
+
+    # -------------------------------------------------------------- details
+    def details(self, source: PaneSource, path: str, alias: Callable[[str], str]) -> Details:
+        path = normpath(path)
+        with self.lock:
+            status, words = where(self.full, source, path)
+            versions = self.full.versions(path)
+            entry = self.full.lookup(path)
+        pane = MERGED if source is None else source.name
+        d = Details(path, pane, status, words)
+        for v in versions:
+            st = S.HIDDEN_STATUS.get(v.fate) or _fate_status(v, entry)
+            d.versions.append(
+                VersionRow(v.layer.name, v.fate, st, v.node.kind, alias(v.path), v.by.name if v.by else "")
+            )
+        shown = _shown_version(versions, source)
+        if shown is None:
+            return d
+        node = shown.node
+        d.meta = [
+            ("type", node.kind + (f" -> {node.target}" if node.target is not None else "")),
+            ("mode", f"{_stat.filemode(_mode_bits(node.kind) | node.mode)} ({node.mode:04o})"),
+            ("owner", owner(node.uid, node.gid)),
+            ("size", f"{node.size} bytes"),
+            ("mtime", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node.mtime))),
+            ("inode", str(node.ino)),
+            ("real path", alias(shown.path)),
+        ]
+        if node.kind in ("chardev", "blockdev"):
+            d.meta.insert(4, ("device", f"{node.rdev >> 8 & 0xFFF}:{(node.rdev & 0xFF) | (node.rdev >> 12 & 0xFFF00)}"))
+        if node.error:
+            d.meta.append(("error", node.error))
+        for name, value in overlay_xattrs(shown.path).items():
+            d.xattrs.append((name, _xattr_value(value), explain_xattr(name) or ""))
+        content_path = shown.path
+        if source is None and entry is not None and entry.kind == "file":
+            content_path = entry.source  # a metacopy file's data lives below
+        if node.kind == "file" or (source is None and entry is not None and entry.kind == "file"):
+            d.content = read_content(content_path, CONTENT_CAP)
+            d.content_path = alias(content_path)
+        elif node.kind in ("fifo", "chardev", "blockdev", "socket"):
+            d.content = Content("none", message=f"a {node.kind}: never opened")
+        # A copied-up file: the lower version against the upper one.
+        upper_v = next((v for v in versions if v.layer.role == "upper" and v.fate == S.VISIBLE), None)
+        lower_v = next((v for v in versions if v.layer.role != "upper" and v.node.kind == "file"), None)
+        if upper_v is not None and upper_v.node.kind == "file" and lower_v is not None and not upper_v.node.metacopy:
+            d.diff, d.diff_note = unified_diff(
+                lower_v.path, upper_v.path, f"{lower_v.layer.name}{path}", f"upper{path}", CONTENT_CAP
+            )
+            d.diff_labels = (lower_v.layer.name, "upper")
+        return d
+
+
+def _fate_status(v: LayerVersion, entry: object) -> str:
+    from ..core.panes import FATE_STATUS
+
+    if v.fate == S.VISIBLE:
+        st = getattr(entry, "status", S.LOWER)
+        return str(st)
+    return FATE_STATUS.get(v.fate, S.SHADOWED)
+
+
+def _shown_version(versions: Iterable[LayerVersion], source: PaneSource) -> LayerVersion | None:
+    for v in versions:
+        if source is None and v.fate == S.VISIBLE:
+            return v
+        if source is not None and v.layer == source:
+            return v
+    return None
+
+
+def _mode_bits(kind: str) -> int:
+    return {
+        "file": _stat.S_IFREG,
+        "dir": _stat.S_IFDIR,
+        "symlink": _stat.S_IFLNK,
+        "chardev": _stat.S_IFCHR,
+        "blockdev": _stat.S_IFBLK,
+        "fifo": _stat.S_IFIFO,
+        "socket": _stat.S_IFSOCK,
+    }.get(kind, 0)
+
+
+def _xattr_value(value: bytes) -> str:
+    if not value:
+        return "(empty)"
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and text.isprintable():
+        return repr(text)
+    return "0x" + value.hex() if len(value) <= 64 else f"0x{value[:64].hex()}… ({len(value)} bytes)"

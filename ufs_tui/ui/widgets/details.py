@@ -1,0 +1,138 @@
+"""The details panel: every layer's version of the selected path and its fate, metadata, xattrs, content, diff.
+
+:func:`render_details` turns an :class:`~ufs_tui.ui.explorer.Details` into Rich renderables (it runs in
+the details worker); the widget only shows them.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ...core.content import hexdump
+from ...core.display import human_size, printable
+from ..explorer import Details
+from .labels import glyph, status_style
+
+MAX_LINES = 400  # lines of content or diff shown (highlighting more would stall the UI)
+HEX_BYTES = 4096
+VOLATILE = ("mtime", "inode")
+
+
+def _heading(title: str) -> Text:
+    return Text(title, style=Style(bold=True, underline=True))
+
+
+def _lexer(path: str, code: str) -> str:
+    try:
+        return Syntax.guess_lexer(path, code[:4096])
+    except Exception:  # noqa: BLE001 - pygments can raise anything on odd input
+        return "text"
+
+
+def _cap_lines(text: str) -> tuple[str, int]:
+    lines = text.split("\n")
+    if len(lines) <= MAX_LINES:
+        return text, 0
+    return "\n".join(lines[:MAX_LINES]), len(lines) - MAX_LINES
+
+
+def render_details(d: Details, mode: str, frozen: bool, theme_dark: bool = True) -> RenderableType:
+    """``mode``: "diff" or "content" ("auto": the diff when there is one)."""
+    out: list[RenderableType] = []
+    head = Text.assemble(glyph(d.status), " ", (printable(d.path), Style(bold=True)), "  ")
+    head.append(printable(d.words), status_style(d.status))
+    head.append(f"   [{d.pane} pane]", style="dim")
+    out.append(head)
+    if d.versions:
+        out.append(_heading("Layers (top first)"))
+        t = Table.grid(padding=(0, 1))
+        for v in d.versions:
+            row = Text.assemble(glyph(v.status), " ", (v.layer, Style(bold=True)))
+            fate = Text(v.fate + (f" by {v.by}" if v.by and v.by != v.layer else ""), status_style(v.status))
+            t.add_row(row, fate, Text(v.kind, style="dim"), Text(printable(v.path), style="dim"))
+        out.append(t)
+    else:
+        out.append(Text("no layer holds this path", style="dim"))
+    if d.meta:
+        out.append(_heading(f"Metadata ({d.pane})"))
+        t = Table.grid(padding=(0, 1))
+        for key, value in d.meta:
+            if frozen and key in VOLATILE:
+                value = "—"
+            if key == "size" and value.endswith(" bytes"):
+                n = int(value.split()[0])
+                value = f"{value} ({human_size(n)})" if n >= 1024 else value
+            t.add_row(Text(key, style="bold"), Text(printable(value)))
+        out.append(t)
+    if d.xattrs:
+        out.append(_heading("Extended attributes"))
+        t = Table.grid(padding=(0, 1))
+        for name, value, meaning in d.xattrs:
+            if frozen and name.endswith(".overlay.origin") or frozen and name.endswith(".overlay.uuid"):
+                value = "…"
+            t.add_row(Text(printable(name), style="bold"), Text(printable(value)), Text(meaning, style="italic"))
+        out.append(t)
+    want_diff = mode == "diff" or (mode == "auto" and bool(d.diff))
+    if want_diff and (d.diff or d.diff_note):
+        out.append(_heading(f"Diff {d.diff_labels[0]} → {d.diff_labels[1]}"))
+        if d.diff:
+            text, more = _cap_lines(d.diff.rstrip("\n"))
+            out.append(Syntax(text, "diff", theme="ansi_dark" if theme_dark else "ansi_light", word_wrap=False))
+            if more:
+                out.append(Text(f"… {more} more lines", style="dim"))
+        if d.diff_note:
+            out.append(Text(d.diff_note, style="dim"))
+        return Group(*out)
+    if mode == "diff":
+        out.append(Text("no diff: only a copied-up file has one (a lower version under an upper one)", style="dim"))
+    c = d.content
+    if c is not None:
+        title = "Content" + (f" ({printable(d.content_path)})" if d.content_path and not frozen else "")
+        out.append(_heading(title))
+        if c.kind in ("none", "error"):
+            out.append(Text(c.message, style="italic"))
+        elif c.kind == "binary":
+            out.append(Text(hexdump(c.data[:HEX_BYTES])))
+            if c.size > HEX_BYTES:
+                out.append(Text(f"… binary, {human_size(c.size)} in all", style="dim"))
+        else:
+            text, more = _cap_lines(c.text.rstrip("\n"))
+            if text:
+                out.append(
+                    Syntax(
+                        text,
+                        _lexer(d.content_path or d.path, text),
+                        theme="ansi_dark" if theme_dark else "ansi_light",
+                        line_numbers=True,
+                        word_wrap=False,
+                    )
+                )
+            else:
+                out.append(Text("(empty)", style="dim"))
+            if more or c.truncated:
+                out.append(Text(f"… shown: the first {MAX_LINES} lines / {human_size(len(c.data))}", style="dim"))
+    return Group(*out)
+
+
+class DetailsPanel(VerticalScroll):
+    """Scrollable; the app fills it from the details worker."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.body = Static(Text("Select a path", style="dim"), id="details-body")
+        self.border_title = "Details"
+        self.shown: Details | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self.body
+
+    def show(self, d: Details | None, renderable: RenderableType) -> None:
+        self.shown = d
+        self.body.update(renderable)
+        self.scroll_home(animate=False)

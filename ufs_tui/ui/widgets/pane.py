@@ -1,0 +1,419 @@
+"""A pane's tree: loads one directory at a time in a thread worker, adds nodes in chunks, patches live.
+
+The tree is keyed by merged path (``/a/b``): the three panes share the coordinates, so the
+app can put the cursor on "the same path" in each. Nothing here reads the filesystem: the
+pane is given a ``loader`` (path, parent status) -> items and a ``one`` (path) -> item,
+both run in thread workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from ...core import status as S
+from ...core.merge import join, normpath
+from ...core.panes import Item
+from .labels import item_label
+
+try:  # Tree's row record, for the faster rebuild below
+    from textual.widgets._tree import _TreeLine
+except ImportError:  # pragma: no cover - a textual without it uses Tree's own rebuild
+    _TreeLine = None  # type: ignore[assignment,misc]
+
+CHUNK = 100  # rows added between two looks at the clock
+CHUNK_SECONDS = 0.012  # rows are added for this long per event-loop turn, then the loop runs
+HIDE_WHILE_LOADING = 2000  # a dir with more rows stays closed while they are added
+
+Loader = Callable[[str, str], list[Item]]  # (dir path, status of that dir in this pane) -> items
+OneLoader = Callable[[str, str], "Item | None"]  # (path, status of its parent) -> item or None
+
+ROOT = Item("/", "/", "dir", S.LOWER, None)
+
+
+class PaneTree(Tree[Item]):
+    """One pane: a lazily loaded tree of :class:`Item`."""
+
+    BINDINGS = [
+        Binding("right", "expand_or_child", "Open dir / to its first entry", show=False),
+        Binding("left", "collapse_or_parent", "Close dir / to its parent", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "scroll_home", "First entry", show=False),
+        Binding("end,G", "scroll_end", "Last entry", show=False),
+    ]
+
+    class Loaded(Message):
+        """A directory's children are all in the tree (after the last chunk)."""
+
+        def __init__(self, tree: PaneTree, path: str) -> None:
+            super().__init__()
+            self.tree = tree
+            self.path = path
+
+    def __init__(self, pane: str, *, id: str | None = None) -> None:
+        super().__init__("/", ROOT, id=id)
+        self.pane = pane
+        self.show_root = False
+        self.guide_depth = 2
+        self.loader: Loader | None = None
+        self.one: OneLoader | None = None
+        self.nodes: dict[str, TreeNode[Item]] = {"/": self.root}
+        self.loaded: set[str] = set()
+        self.in_flight: set[str] = set()
+        self.generation = 0
+        self.pending_reveal: str | None = None
+        self.placeholder: str = ""
+
+    # ----------------------------------------------------------------- source
+    def set_source(self, loader: Loader | None, one: OneLoader | None, placeholder: str = "") -> None:
+        """Show another source (another layer, or a filter change): keeps expanded paths and the cursor."""
+        expanded = self.expanded_paths()
+        cursor = self.cursor_path()
+        self.loader, self.one = loader, one
+        self.placeholder = placeholder
+        self.generation += 1
+        self.clear()
+        self.root.data = ROOT
+        self.nodes = {"/": self.root}
+        self.loaded.clear()
+        self.in_flight.clear()
+        self.root.expand()
+        self._reopen = expanded
+        if cursor:
+            self.pending_reveal = cursor
+        if loader is None:
+            self.root.add_leaf(Text(placeholder, style="dim italic"), None)
+            return
+        self.load("/")
+
+    def expanded_paths(self) -> list[str]:
+        return sorted(p for p, n in self.nodes.items() if p != "/" and n.is_expanded)
+
+    def status_of(self, path: str) -> str:
+        node = self.nodes.get(path)
+        return node.data.status if node is not None and node.data is not None else S.LOWER
+
+    def cursor_path(self) -> str | None:
+        node = self.cursor_node
+        return node.data.path if node is not None and node.data is not None else None
+
+    # ---------------------------------------------------------------- loading
+    def load(self, path: str) -> None:
+        if self.loader is None or path in self.in_flight:
+            return
+        node = self.nodes.get(path)
+        if node is None:
+            return
+        self.in_flight.add(path)
+        status = node.data.status if node.data is not None else S.LOWER
+        gen = self.generation
+        loader = self.loader
+
+        def work() -> None:
+            items = loader(path, status)
+            self.app.call_from_thread(self._got, gen, path, items, False)
+
+        self.run_worker(work, thread=True, group=f"load-{self.pane}", name=f"load {path}")
+
+    def reload(self, paths: Iterable[str]) -> None:
+        """Relist loaded dirs (a live change): patch their children in place."""
+        if self.loader is None:
+            return
+        gen = self.generation
+        loader = self.loader
+        todo = []
+        for path in sorted(set(paths), key=lambda p: p.count("/")):
+            node = self.nodes.get(path)
+            if node is None or path not in self.loaded:
+                continue
+            todo.append((path, node.data.status if node.data is not None else S.LOWER))
+        if not todo:
+            return
+
+        def work() -> None:
+            for path, status in todo:
+                items = loader(path, status)
+                self.app.call_from_thread(self._got, gen, path, items, True)
+
+        self.run_worker(work, thread=True, group=f"reload-{self.pane}", name="reload")
+
+    def _got(self, gen: int, path: str, items: list[Item], patch: bool) -> None:
+        if gen != self.generation:
+            return
+        node = self.nodes.get(path)
+        if node is None:
+            self.in_flight.discard(path)
+            return
+        if patch and path in self.loaded:
+            self.patch(path, items)
+            return
+        if path in self.loaded:
+            self.in_flight.discard(path)
+            return
+        self._add_chunk(gen, node, path, items, 0)
+
+    def _add_chunk(self, gen: int, node: TreeNode[Item], path: str, items: list[Item], start: int) -> None:
+        """Add rows for about CHUNK_SECONDS, then let the event loop breathe (keys, repaints) before the rest."""
+        if gen != self.generation or self.nodes.get(path) is not node:
+            return
+        big = len(items) > HIDE_WHILE_LOADING
+        if big and start == 0 and node is not self.root:
+            node._expanded = False  # rows of a closed dir cost nothing in a rebuild: open it once they are in
+        deadline = time.perf_counter() + CHUNK_SECONDS
+        end = start
+        while end < len(items):
+            nxt = min(end + CHUNK, len(items))
+            self._add_many(node, items[end:nxt])
+            end = nxt
+            if time.perf_counter() > deadline:
+                break
+        if end < len(items):
+            if big and node.data is not None:
+                node.set_label(item_label(node.data, f"loading {end:,}/{len(items):,}…"))
+            else:
+                self._invalidate()
+            # Not call_later: that runs in the same step of this widget's message loop, never letting the
+            # event loop (keys, repaints) in between. call_soon queues it behind everything ready now.
+            asyncio.get_running_loop().call_soon(self._add_chunk, gen, node, path, items, end)
+            return
+        if big and node is not self.root and node.data is not None:
+            node.set_label(item_label(node.data))
+            node._expanded = True
+        self._invalidate()
+        self.in_flight.discard(path)
+        self.loaded.add(path)
+        self._after_load(path)
+
+    def _add_many(self, parent: TreeNode[Item], items: list[Item]) -> None:
+        """Append rows without a relayout per row (Tree.add invalidates the whole tree each time)."""
+        children = parent._children
+        for it in items:
+            node = self._add_node(parent, item_label(it), it)
+            node._allow_expand = it.expandable
+            children.append(node)
+            self.nodes[it.path] = node
+        parent._updates += 1
+
+    def get_label_width(self, node: TreeNode[Item]) -> int:
+        """The width of a row, without rendering it (the default renders every row on each rebuild)."""
+        return node._label.cell_len + (2 if node._allow_expand else 0)
+
+    def _build(self) -> None:
+        """Tree._build without measuring every row: a 100,000-row dir rebuilds in a few tens of ms.
+
+        Rows wider than the pane are cropped (the pane does not scroll sideways), so the virtual
+        width is the pane's width.
+        """
+        if _TreeLine is None:  # another textual: its own build
+            super()._build()
+            return
+        lines: list[Any] = []
+        add_line = lines.append
+        make = _TreeLine
+        stack: list[tuple[list[TreeNode[Item]], list[TreeNode[Item]], int]] = [([], list(self.root._children), 0)]
+        if self.show_root:
+            stack = [([], [self.root], 0)]
+        while stack:
+            path, children, i = stack[-1]
+            if i >= len(children):
+                stack.pop()
+                continue
+            stack[-1] = (path, children, i + 1)
+            node = children[i]
+            child_path = [*path, node]
+            node._line = len(lines)
+            add_line(make(child_path, i == len(children) - 1))
+            if node._expanded and node._children:
+                stack.append((child_path, node._children, 0))
+        self._tree_lines_cached = lines
+        self.virtual_size = Size(max(1, self.size.width), len(lines))
+        if self.cursor_line != -1:
+            if self.cursor_node is not None:
+                self.cursor_line = self.cursor_node._line
+            if self.cursor_line >= len(lines):
+                self.cursor_line = -1
+
+    def _after_load(self, path: str) -> None:
+        reopen = getattr(self, "_reopen", [])
+        for p in list(reopen):
+            if p.rsplit("/", 1)[0] in ("", path) or normpath(p.rsplit("/", 1)[0]) == path:
+                n = self.nodes.get(p)
+                reopen.remove(p)
+                if n is not None and n.allow_expand and not n.is_expanded:
+                    n.expand()
+        if self.pending_reveal:
+            self.continue_reveal()
+        elif path == "/" and self.cursor_line < 0 and self.root.children:
+            self.move_to(self.root.children[0])
+        self.post_message(self.Loaded(self, path))
+
+    def _new_child(self, parent: TreeNode[Item], item: Item, before: int | None = None) -> TreeNode[Item]:
+        label = item_label(item)
+        if item.expandable:
+            node = parent.add(label, item, before=before)
+        else:
+            node = parent.add_leaf(label, item, before=before)
+        self.nodes[item.path] = node
+        return node
+
+    # ----------------------------------------------------------------- patches
+    def _forget(self, node: TreeNode[Item]) -> None:
+        """Drop a node and its subtree from our path index (the caller removes it from the tree)."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            stack.extend(n.children)
+            if n.data is not None and self.nodes.get(n.data.path) is n:
+                del self.nodes[n.data.path]
+                self.loaded.discard(n.data.path)
+                self.in_flight.discard(n.data.path)
+
+    def patch(self, path: str, items: list[Item]) -> None:
+        """Replace the children of loaded dir ``path`` with ``items``, keeping nodes (and expansion) that stay."""
+        node = self.nodes.get(path)
+        if node is None:
+            return
+        cursor = self.cursor_node
+        old = {c.data.name: c for c in node.children if c.data is not None}
+        keep: list[TreeNode[Item]] = []
+        new_items: list[tuple[int, Item]] = []
+        for i, it in enumerate(items):
+            ch = old.pop(it.name, None)
+            if ch is not None and ch.data is not None and ch.data.expandable == it.expandable:
+                if ch.data != it:
+                    ch.data = it
+                    ch.set_label(item_label(it))
+                keep.append(ch)
+            else:
+                if ch is not None:
+                    old[it.name] = ch  # replaced by a node of another shape
+                new_items.append((i, it))
+        for ch in old.values():
+            self._forget(ch)
+            ch.remove()
+        for i, it in new_items:
+            self._new_child(node, it, before=i)
+        if cursor is not None and cursor.data is not None and cursor.data.path not in self.nodes:
+            self.move_to(node if node is not self.root else None)
+        self.in_flight.discard(path)
+        self.post_message(self.Loaded(self, path))
+
+    def update_names(self, path: str, updates: dict[str, Item | None]) -> None:
+        """Live change of a few names in loaded dir ``path``: insert, relabel or remove just those rows."""
+        node = self.nodes.get(path)
+        if node is None or path not in self.loaded:
+            return
+        for name, it in sorted(updates.items()):
+            p = join(path, name)
+            ch = self.nodes.get(p)
+            if it is None:
+                if ch is not None:
+                    if self.cursor_node is ch:
+                        self.move_to(ch.parent if ch.parent is not self.root else None)
+                    self._forget(ch)
+                    ch.remove()
+                continue
+            if ch is not None and ch.data is not None and ch.data.expandable == it.expandable:
+                if ch.data != it:
+                    ch.data = it
+                    ch.set_label(item_label(it))
+                continue
+            if ch is not None:
+                self._forget(ch)
+                ch.remove()
+            names = [c.data.name if c.data is not None else "" for c in node.children]
+            self._new_child(node, it, before=bisect.bisect_left(names, name))
+
+    # ------------------------------------------------------------------ reveal
+    def reveal(self, path: str) -> None:
+        """Put the cursor on ``path``, opening (and loading) its parents; if the pane does not hold it,
+        on its nearest ancestor that it holds."""
+        self.pending_reveal = normpath(path)
+        self.continue_reveal()
+
+    def continue_reveal(self) -> None:
+        path = self.pending_reveal
+        if path is None:
+            return
+        if self.loader is None:  # nothing to show (no upper layer)
+            self.pending_reveal = None
+            return
+        node = self.nodes.get(path)
+        if node is not None:
+            self.pending_reveal = None
+            self._select(node)
+            return
+        parts = [p for p in path.split("/") if p]
+        cur = "/"
+        deepest: TreeNode[Item] | None = None
+        for part in parts[:-1]:
+            if cur not in self.loaded:
+                if cur not in self.in_flight:
+                    self.load(cur)
+                return
+            nxt = join(cur, part)
+            n = self.nodes.get(nxt)
+            if n is None or not n.allow_expand:
+                break
+            deepest = n
+            if not n.is_expanded:
+                n.expand()
+            cur = nxt
+        else:
+            if cur not in self.loaded:
+                if cur not in self.in_flight:
+                    self.load(cur)
+                return
+        self.pending_reveal = None
+        # Not here: the cursor goes to the nearest ancestor this pane holds (a Tree always has a cursor
+        # row, so with no such ancestor it stays); the line under the pane says why.
+        if deepest is not None:
+            self._select(deepest)
+
+    def _select(self, node: TreeNode[Item]) -> None:
+        if self.cursor_node is node:
+            return
+        self.move_to(node)
+        self.scroll_to_node(node, animate=False)
+
+    def move_to(self, node: TreeNode[Item] | None) -> None:
+        """move_cursor, after the line index is rebuilt (new nodes have no line until then)."""
+        _ = self._tree_lines
+        self.move_cursor(node)
+
+    # ----------------------------------------------------------------- actions
+    def action_expand_or_child(self) -> None:
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_to(node.children[0])
+
+    def action_collapse_or_parent(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_to(node.parent)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
+        data = event.node.data
+        if data is not None and data.path not in self.loaded:
+            self.load(data.path)
