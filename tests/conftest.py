@@ -35,7 +35,7 @@ def userns_mount() -> None:
 
 
 @pytest.fixture
-def tmp_layers(tmp_path: "os.PathLike[str]") -> Iterator[str]:
+def tmp_layers(tmp_path: os.PathLike[str]) -> Iterator[str]:
     """A temp dir for layer trees that is removed even with the kernel's mode-000 work/work inside."""
     from ufs_tui.core.demo import remove_tree
 

@@ -79,7 +79,8 @@ def can_userns_overlay() -> bool:
         os.chmod(d, 0o777)
         for n in ("l", "u", "w", "m"):
             os.chmod(os.path.join(d, n), 0o777)
-        script = f"mount -t overlay overlay -o lowerdir={d}/l,upperdir={d}/u,workdir={d}/w,userxattr {d}/m && umount {d}/m"
+        opts = f"lowerdir={d}/l,upperdir={d}/u,workdir={d}/w,userxattr"
+        script = f"mount -t overlay overlay -o {opts} {d}/m && umount {d}/m"
         argv = ["unshare", "-rm", "sh", "-c", script]
         if os.geteuid() == 0:
             argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
@@ -113,7 +114,8 @@ def kernel_tree(mnt: str) -> dict[str, Facts]:
             target = os.fsdecode(os.readlink(p)) if kind == "symlink" else None
             digest = _digest(p) if kind == "file" else None
             path = rel + "/" + name
-            out[path] = (kind, stat.S_IMODE(st.st_mode), st.st_size if kind in ("file", "symlink") else 0, target, digest)
+            size = st.st_size if kind in ("file", "symlink") else 0
+            out[path] = (kind, stat.S_IMODE(st.st_mode), size, target, digest)
             if kind == "dir":
                 walk(p, path)
 

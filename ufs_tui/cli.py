@@ -18,7 +18,13 @@ from .core.stack import Stack
 PROG = "ufs-tui"
 
 # More subcommands live in their own modules; each has NAME, add_parser(subparsers) and run(args, out) -> int.
-COMMAND_MODULES: tuple[str, ...] = ("ufs_tui.commands.mounts",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "ufs_tui.commands.mounts",
+    "ufs_tui.commands.mount",
+    "ufs_tui.commands.umount",
+    "ufs_tui.commands.commit",
+    "ufs_tui.commands.squash",
+)
 
 DESCRIPTION = """\
 See inside overlayfs stacks: lower, upper and merged side by side.
