@@ -29,11 +29,21 @@ COMMAND_MODULES: tuple[str, ...] = (
 DESCRIPTION = """\
 See inside overlayfs stacks: lower, upper and merged side by side.
 
-commands:
-  (none)   open the explorer UI on a stack:  ufs-tui --lower L1:L2 --upper U --work W
-  demo     open the UI on the built-in demo stack (--print: print its tree instead)
+open the explorer UI:
+  ufs-tui --lower L1:L2 --upper U --work W    a stack of dirs (lowers topmost first)
+  ufs-tui /path/to/merged                      a mounted overlay (see 'ufs-tui mounts')
+  ufs-tui docker:NAME | docker-image:NAME[:TAG] | podman:NAME | podman-image:NAME[:TAG] | containerd:ID
+  ufs-tui IMAGE.tar                            a 'docker save' or OCI archive, read in place
+  ufs-tui demo                                 the built-in demo stack
+
+commands (read only unless named otherwise):
   tree     print the merged tree (text or JSON lines), without mounting
-  diff     print the upper's changes against the lowers (text, docker, json)
+  diff     print the upper's changes (text, json, or exactly what 'docker diff' prints)
+  mounts   list the overlay mounts on this host and who owns them
+  mount    mount a stack (writes: creates the mount; kernel, user namespace or fuse-overlayfs)
+  umount   unmount what ufs-tui mounted (--mine: everything in this user's record)
+  commit   the upper becomes a new lower, a fresh upper is created (writes new dirs only)
+  squash   merge adjacent lowers into one new layer dir (writes a new dir only)
 
 Run 'ufs-tui COMMAND --help' for a command's options.
 """
