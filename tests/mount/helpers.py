@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -10,9 +11,9 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from ufs_tui.core.mount import mount_points
+from ufs_tui.core.mount import mount_points, unmount_mine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -122,3 +123,19 @@ def run_sh(script: str, env: dict[str, str] | None = None, argv_prefix: Sequence
 def rmtree(path: str) -> None:
     subprocess.run(["chmod", "-R", "u+rwx", path], capture_output=True)
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch(files: dict[str, str | None]) -> Iterator[str]:
+    """A public temp dir holding ``files`` (see :func:`make_tree`) and ``rt/``, a private runtime dir for the
+    mount record; afterwards whatever a failed test left mounted below it is unmounted and the dir removed."""
+    d = public_tmpdir()
+    make_tree(d, {**files, "rt/": None})
+    try:
+        yield d
+    finally:
+        unmount_mine(f"{d}/rt")
+        for t in sorted(mount_points(), reverse=True):
+            if t.startswith(d + "/"):
+                subprocess.run(["umount", "-l", t], capture_output=True)
+        rmtree(d)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mount.helpers import NOBODY, ROOT, cli, env_for, make_tree, nobody_python, public_tmpdir, rmtree
-from ufs_tui.core.mount import _wait_gone, managed_mounts, mount_points, recorded, unmount_mine
+from tests.mount.helpers import NOBODY, ROOT, cli, env_for, nobody_python, scratch
+from ufs_tui.core.mount import _wait_gone, managed_mounts, mount_points, recorded
 from ufs_tui.core.stack import Stack
 
 HOLDER = """
@@ -31,14 +31,8 @@ while True:
 
 @pytest.fixture
 def d() -> Iterator[str]:
-    d = public_tmpdir()
-    make_tree(d, {"l0/a": "a\n", "l1/b": "b\n", "u/": None, "w/": None, "m/": None, "rt/": None})
-    yield d
-    unmount_mine(f"{d}/rt")  # helpers and mounts a failed test left behind
-    for t in sorted(mount_points(), reverse=True):
-        if t.startswith(d + "/"):
-            subprocess.run(["umount", "-l", t], capture_output=True)
-    rmtree(d)
+    with scratch({"l0/a": "a\n", "l1/b": "b\n", "u/": None, "w/": None, "m/": None}) as d:
+        yield d
 
 
 def _hold(d: str, backend: str) -> tuple[subprocess.Popen[str], str, int | None]:

@@ -5,28 +5,21 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.mount.helpers import cli, make_tree, public_tmpdir, rmtree, run_sh, snapshot
+from tests.mount.helpers import cli, make_tree, rmtree, run_sh, scratch, snapshot
 from tests.overlay import kernel_tree, mounted
 from ufs_tui.core.layers_ops import plan_squash, squash
-from ufs_tui.core.mount import mount_points, unmount_mine
+from ufs_tui.core.mount import mount_points
 from ufs_tui.core.stack import Stack
 
 
 @pytest.fixture
 def d() -> Iterator[str]:
-    d = public_tmpdir()
-    os.mkdir(f"{d}/rt")
-    yield d
-    unmount_mine(f"{d}/rt")  # helpers and mounts a failed test left behind
-    for t in sorted(mount_points(), reverse=True):
-        if t.startswith(d + "/"):
-            subprocess.run(["umount", "-l", t], capture_output=True)
-    rmtree(d)
+    with scratch({}) as d:
+        yield d
 
 
 def _through_mount(d: str, lowers: list[str], upper: str, script: str, options: str = "") -> None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.mount.helpers import assert_not_mounted, cli, make_tree, public_tmpdir, rmtree
+from tests.mount.helpers import assert_not_mounted, cli, make_tree, scratch
 from tests.overlay import mount_overlay, umount
-from ufs_tui.core.mount import KernelMountError, kernel_mount, mount_points, unmount_mine
+from ufs_tui.core.mount import KernelMountError, kernel_mount, mount_points
 from ufs_tui.core.mount_errors import explain
 
 
@@ -32,14 +32,8 @@ class Case:
 
 @pytest.fixture
 def d() -> Iterator[str]:
-    d = public_tmpdir()
-    make_tree(d, {"l0/a": "a\n", "l1/b": "b\n", "u/": None, "w/": None, "m/": None, "rt/": None, "file": "x"})
-    yield d
-    unmount_mine(f"{d}/rt")  # helpers and mounts a failed test left behind
-    for t in sorted(mount_points(), reverse=True):
-        if t.startswith(d + "/"):
-            subprocess.run(["umount", "-l", t], capture_output=True)
-    rmtree(d)
+    with scratch({"l0/a": "a\n", "l1/b": "b\n", "u/": None, "w/": None, "m/": None, "file": "x"}) as d:
+        yield d
 
 
 def _p(lower: str, upper: str | None = None, work: str | None = None, *opts: str) -> list[tuple[str, str | None]]:

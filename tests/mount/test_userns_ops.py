@@ -11,24 +11,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mount.helpers import NOBODY, cli, env_for, make_tree, nobody_python, public_tmpdir, rmtree, snapshot
+from tests.mount.helpers import NOBODY, cli, env_for, make_tree, nobody_python, rmtree, scratch, snapshot
 from tests.mount.test_layers_ops import BASE, L0_OPS, L1_OPS
 from tests.overlay import kernel_tree
 from ufs_tui.core.layers_ops import commit_remount, plan_commit
-from ufs_tui.core.mount import MountManager, mount_points, recorded, unmount_mine
+from ufs_tui.core.mount import MountManager, recorded
 from ufs_tui.core.stack import Stack
 
 
 @pytest.fixture
 def d() -> Iterator[str]:
-    d = public_tmpdir()
-    os.mkdir(f"{d}/rt")
-    yield d
-    unmount_mine(f"{d}/rt")  # helpers and mounts a failed test left behind
-    for t in sorted(mount_points(), reverse=True):
-        if t.startswith(d + "/"):
-            subprocess.run(["umount", "-l", t], capture_output=True)
-    rmtree(d)
+    with scratch({}) as d:
+        yield d
 
 
 def _nobody_sh(script: str) -> None:
