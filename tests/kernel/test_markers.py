@@ -466,6 +466,36 @@ def test_versions_fates_merged_and_opaque(lab: Lab) -> None:
     ]
 
 
+def test_versions_below_an_opaque_or_deleted_dir(lab: Lab) -> None:
+    """Copies that lookup never reaches, because an ancestor is opaque or deleted above them, are still
+    reported, with the fate that hides them and the layer that decides it."""
+    l0, l1 = lab.lowers
+    lab.file(f"{l1}/o/a")
+    lab.file(f"{l0}/o/b")
+    lab.file(f"{l1}/o/sub/deep")
+    lab.file(f"{lab.upper}/o/a")
+    os.setxattr(f"{lab.upper}/o", T + "opaque", b"y")
+    lab.file(f"{l0}/p/y")
+    os.setxattr(f"{l0}/p", T + "opaque", b"y")
+    lab.file(f"{l1}/p/x")
+    lab.file(f"{l1}/w/x")
+    lab.whiteout(f"{lab.upper}/w")
+    kernel = lab.same()
+    assert "/o/b" not in kernel and "/o/sub" not in kernel and "/p/x" not in kernel and "/w" not in kernel
+    view = OverlayView(lab.stack())
+
+    def fates(path: str) -> list[tuple[str, str, str | None]]:
+        return [(v.layer.name, v.fate, v.by.name if v.by else None) for v in view.versions(path)]
+
+    assert fates("/o/a") == [("upper", S.VISIBLE, None), ("lower:1", S.F_OPAQUE_HIDDEN, "upper")]
+    assert fates("/o/b") == [("lower:0", S.F_OPAQUE_HIDDEN, "upper")]  # the parent's sources stop at the upper
+    assert fates("/o/sub") == [("lower:1", S.F_OPAQUE_HIDDEN, "upper")]
+    assert fates("/o/sub/deep") == [("lower:1", S.F_OPAQUE_HIDDEN, "upper")]  # /o/sub is no merged dir
+    assert fates("/p/x") == [("lower:1", S.F_OPAQUE_HIDDEN, "lower:0")]
+    assert fates("/w/x") == [("lower:1", S.F_PARENT_HIDDEN, "upper")]
+    assert view.lookup("/o/b") is None and view.lookup("/p/x") is None
+
+
 # ------------------------------------------------------------------------------------------ image-layer forms
 def test_oci_whiteouts_only_with_option(lab: Lab) -> None:
     l0, l1 = lab.lowers

@@ -20,68 +20,140 @@ from dataclasses import dataclass
 
 from . import status as S
 from .errors import StackError
-from .markers import WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
+from .markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
 from .stack import Layer, LayerFS, Stack
 
 Source = tuple[Layer, str]  # (layer, real directory path in that layer)
 # Lookups the kernel refuses because of mount options (OVERLAY-NOTES §2; tests/kernel/test_markers.py).
 _NO_METACOPY = "metacopy file, but the mount has metacopy off: the kernel refuses this lookup (EPERM)"
 _REFUSED = "redirect not followed (userxattr or redirect_dir=nofollow): the kernel refuses this lookup (EPERM)"
-_MODES: dict[int, int] = {}
 
 
 class Entry:
     """One entry of a merged directory: the topmost copy of a name, classified.
 
-    Only what a listing needs is kept (a full walk of 100k entries must stay
-    small); :meth:`OverlayView.versions` and :func:`probe` give the rest.
+    Only what a listing needs is kept, and shared where it can be (a full walk of 100k entries
+    must stay small): the name is a slice of ``path``; ``(layer, srcdir)`` is the parent's source
+    tuple, shared by siblings; ``(kind, mode, status)`` is one interned tuple for all entries
+    alike; target, sources and extra (rare) share one slot. :meth:`OverlayView.versions` and
+    :func:`probe` give the rest.
     """
 
-    __slots__ = ("name", "kind", "mode", "size", "target", "layer", "status", "srcdir", "sources", "extra")
+    __slots__ = ("path", "size", "_src", "_cls", "_more")
 
     def __init__(
         self,
-        name: str,
-        node: Node,
+        path: str,
+        kind: str,
+        mode: int,
+        size: int,
+        target: str | None,
         layer: Layer,
         status: str,
         srcdir: str,
-        sources: tuple[Source, ...] | None,
-        extra: dict[str, str] | None,
+        sources: tuple[Source, ...] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
-        self.name = name
-        self.kind = node.kind
-        self.mode = _MODES.setdefault(node.mode, node.mode)  # one int object per distinct mode
-        self.size = node.size
-        self.target = node.target
-        self.layer = layer
-        self.status = status
-        self.srcdir = srcdir  # the real dir in ``layer`` holding this name (shared by siblings)
-        self.sources = sources  # for dirs: every (layer, real dir) that merges into it
-        self.extra = extra  # rare facts: "redirect", "data" (real path of metacopy data), "error"
+        self.path = path  # absolute in the merged view ("/" for the root)
+        self.size = size
+        self._src: Source = (layer, srcdir)
+        self._cls: tuple[str, int, str] = _cls(kind, mode, status)
+        # None (most entries), a symlink's target, or (target, sources, extra)
+        self._more: str | tuple[str | None, tuple[Source, ...] | None, dict[str, str] | None] | None = (
+            target if sources is None and extra is None else (target, sources, extra)
+        )
+
+    @classmethod
+    def _plain(cls, path: str, size: int, src: Source, klass: tuple[str, int, str], target: str | None) -> Entry:
+        """The fast constructor of :meth:`OverlayView._scan_fast`: shared ``src`` and interned ``klass``."""
+        e = cls.__new__(cls)
+        e.path = path
+        e.size = size
+        e._src = src
+        e._cls = klass
+        e._more = target
+        return e
+
+    @property
+    def name(self) -> str:
+        path = self.path
+        return path[path.rfind("/") + 1 :]
+
+    @property
+    def kind(self) -> str:
+        return self._cls[0]
+
+    @property
+    def mode(self) -> int:
+        """Permission bits (``stat.S_IMODE``)."""
+        return self._cls[1]
+
+    @property
+    def status(self) -> str:
+        return self._cls[2]
+
+    @property
+    def layer(self) -> Layer:
+        """The layer of the topmost copy."""
+        return self._src[0]
+
+    @property
+    def srcdir(self) -> str:
+        """The real dir in :attr:`layer` holding this name."""
+        return self._src[1]
+
+    @property
+    def target(self) -> str | None:
+        """A symlink's target."""
+        more = self._more
+        return more if more is None or isinstance(more, str) else more[0]
+
+    @property
+    def sources(self) -> tuple[Source, ...] | None:
+        """For dirs: every (layer, real dir) that merges into it, top-down."""
+        more = self._more
+        return None if more is None or isinstance(more, str) else more[1]
+
+    @property
+    def extra(self) -> dict[str, str] | None:
+        """Rare facts: "redirect", "data" (real path of metacopy data), "data_layer", "error"."""
+        more = self._more
+        return None if more is None or isinstance(more, str) else more[2]
 
     @property
     def is_dir(self) -> bool:
-        return self.kind == "dir"
+        return self._cls[0] == "dir"
 
     @property
     def real_path(self) -> str:
         """The real path of the topmost copy (the one whose metadata the merged view shows)."""
-        return posixpath.join(self.srcdir, self.name)
+        return posixpath.join(self._src[1], self.name) if self.path != "/" else self._src[1]
 
     @property
     def source(self) -> str:
         """The real path whose *data* backs this entry (for metacopy: the data's layer)."""
-        if self.extra and "data" in self.extra:
-            return self.extra["data"]
+        extra = self.extra
+        if extra and "data" in extra:
+            return extra["data"]
         return self.real_path
 
     @property
     def redirect(self) -> str | None:
-        return self.extra.get("redirect") if self.extra else None
+        extra = self.extra
+        return extra.get("redirect") if extra else None
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"Entry({self.name!r}, {self.kind}, {self.status}, {self.layer.name})"
+        return f"Entry({self.path!r}, {self.kind}, {self.status}, {self.layer.name})"
+
+
+_CLASSES: dict[tuple[str, int, str], tuple[str, int, str]] = {}
+_LOWER_CLASSES: dict[int, tuple[str, int, str]] = {}  # st_mode -> (kind, mode, "lower")
+
+
+def _cls(kind: str, mode: int, status: str) -> tuple[str, int, str]:
+    """The one ``(kind, mode, status)`` tuple for entries alike."""
+    key = (kind, mode, status)
+    return _CLASSES.setdefault(key, key)
 
 
 @dataclass(frozen=True)
@@ -110,6 +182,7 @@ class Hidden:
 class _Resolution:
     top: Node | None = None
     top_layer: Layer | None = None
+    top_dir: str | None = None  # the real dir holding ``top`` (a source's string, shared by siblings)
     sources: list[Source] | None = None
     data: tuple[Layer, Node] | None = None
     below: Node | None = None  # the first real entry under the top (for status)
@@ -169,8 +242,8 @@ class OverlayView:
         cached = self._listings.get(path)
         if cached is not None:
             return cached
-        entries, _ = self._scan(self.dir_sources(path), want_hidden=False)
-        self._remember(path, entries)
+        entries, _ = self._scan(path, self.dir_sources(path), want_hidden=False)
+        self._remember(entries, path)
         return entries
 
     def hidden(self, path: str = "/") -> list[Hidden]:
@@ -180,15 +253,18 @@ class OverlayView:
     def list_all(self, path: str = "/") -> tuple[list[Entry], list[Hidden]]:
         """The merged listing of ``path`` and everything its layers hide there, from one scan."""
         path = normpath(path)
-        entries, hidden = self._scan(self.dir_sources(path), want_hidden=True)
-        self._remember(path, entries)
+        entries, hidden = self._scan(path, self.dir_sources(path), want_hidden=True)
+        self._remember(entries, path)
         return entries, hidden
 
-    def _remember(self, path: str, entries: list[Entry]) -> None:
-        self._listings[path] = entries
+    def _remember(self, entries: list[Entry], path: str | None = None) -> None:
+        """Record the sources of the subdirs in ``entries``; and the listing of ``path`` if given."""
+        if path is not None:
+            self._listings[path] = entries
+        dirs = self._dirs
         for e in entries:
             if e.sources is not None:
-                self._dirs[join(path, e.name)] = e.sources
+                dirs[e.path] = e.sources
 
     def dir_sources(self, path: str) -> tuple[Source, ...]:
         """Every (layer, real dir) that merges into merged dir ``path``; raises if it is not a dir."""
@@ -218,13 +294,13 @@ class OverlayView:
         except StackError:
             return None
         res = self._resolve(psources, name, self._probe_direct, want_versions=False)
-        return self._entry(name, res)
+        return self._entry(path, res)
 
     def root_entry(self) -> Entry:
         layer, real = self._dirs["/"][0]
         node = self._probe(real, self.stack.xattr_ns) or Node(real, None)
         status = S.MERGED if self.stack.upper is not None and len(self._dirs["/"]) > 1 else S.LOWER
-        return Entry("", node, layer, status, real, self._dirs["/"], None)
+        return Entry("/", node.kind, node.mode, node.size, None, layer, status, real, self._dirs["/"])
 
     def versions(self, path: str) -> list[LayerVersion]:
         """Every layer's version of ``path`` and its fate (visible, merged, shadowed, whited out, ...)."""
@@ -242,23 +318,84 @@ class OverlayView:
         except StackError:
             return self._versions_under_hidden_parent(path)
         res = self._resolve(psources, name, self._probe_direct, want_versions=True)
-        return res.versions or []
+        out = res.versions or []
+        # Layers whose copy of the parent does not merge in (an opaque dir above it, a whiteout, a
+        # non-dir): lookup never reaches their copy of ``path``, but the details still show it.
+        taking_part = {id(layer) for layer, _ in psources}
+        extra = []
+        for layer in self.stack.layers:
+            if id(layer) in taking_part:
+                continue
+            real = layer.real(path)
+            node = self._probe(real, self.stack.xattr_ns)
+            if node is not None:
+                fate, by = self._ancestor_fate(layer, parent)
+                extra.append(LayerVersion(layer, real, node, fate, by))
+        if extra:
+            out = sorted(out + extra, key=lambda v: v.layer.index)  # top-down: upper (-1), lowers, data
+        return out
+
+    def _ancestor_fate(self, layer: Layer, parent: str) -> tuple[str, Layer | None]:
+        """Why ``layer``'s copy of merged dir ``parent`` does not merge in: the first ancestor (from the top)
+        whose copy in ``layer`` is hidden decides; an opaque dir gives ``opaque-hidden``, anything else
+        (a whiteout, a non-dir above, a redirect elsewhere) ``parent-hidden``."""
+        parts = [p for p in parent.split("/") if p]
+        for k in range(1, len(parts) + 1):
+            for v in self.versions("/" + "/".join(parts[:k])):
+                if v.layer is layer:
+                    if v.fate in (S.VISIBLE, S.F_MERGED):
+                        break
+                    if v.fate == S.F_OPAQUE_HIDDEN:
+                        return S.F_OPAQUE_HIDDEN, v.by
+                    return S.F_PARENT_HIDDEN, v.by
+        return S.F_PARENT_HIDDEN, None
 
     def _versions_under_hidden_parent(self, path: str) -> list[LayerVersion]:
         """A path whose parent is not a merged dir: report each layer's copy as hidden by an ancestor."""
         out = []
+        parent = posixpath.dirname(path)
         for layer in self.stack.layers:
             real = layer.real(path)
             node = self._probe(real, self.stack.xattr_ns)
             if node is not None:
-                out.append(LayerVersion(layer, real, node, S.F_PARENT_HIDDEN))
+                fate, by = self._ancestor_fate(layer, parent)
+                out.append(LayerVersion(layer, real, node, fate, by))
         return out
 
-    def walk(self, path: str = "/") -> Iterator[tuple[str, Entry]]:
-        """Pre-order over the merged tree below ``path``: each dir is followed by its contents."""
-        for p, item, _ in self.walk_items(path, with_hidden=False):
-            assert isinstance(item, Entry)
-            yield p, item
+    def walk(self, path: str = "/", cache: bool = True) -> Iterator[tuple[str, Entry]]:
+        """Pre-order over the merged tree below ``path``: each dir is followed by its contents.
+
+        ``cache=False`` keeps no listing (one pass over a big tree, e.g. ``tree --format json``):
+        memory stays at one dir's entries per level. A dir that cannot be listed is recorded in
+        :attr:`errors` and skipped.
+        """
+        path = normpath(path)
+        top: list[Entry] = []
+        try:
+            cached = self._listings.get(path)
+            if cache:
+                top = self.list_dir(path)
+            else:
+                top = cached if cached is not None else self._scan(path, self.dir_sources(path), False)[0]
+        except StackError as err:
+            self.errors.setdefault(path, err.problem)
+        stack: list[Iterator[Entry]] = [iter(top)]
+        listings = self._listings
+        while stack:
+            e = next(stack[-1], None)
+            if e is None:
+                stack.pop()
+                continue
+            yield e.path, e
+            if e.sources is not None and e.kind == "dir":
+                if cache:
+                    sub = listings.get(e.path)
+                    if sub is None:
+                        sub, _ = self._scan(e.path, e.sources, False)
+                        self._remember(sub, e.path)
+                else:
+                    sub = listings.get(e.path) or self._scan(e.path, e.sources, False)[0]
+                stack.append(iter(sub))
 
     def walk_items(self, path: str = "/", with_hidden: bool = False) -> Iterator[tuple[str, Entry | Hidden, int]]:
         """Pre-order (path, item, depth) over the tree, names sorted; with hidden things of each dir if asked.
@@ -274,10 +411,13 @@ class OverlayView:
             if item is None:
                 stack.pop()
                 continue
-            p = join(d, item.name)
-            yield p, item, depth
-            if isinstance(item, Entry) and item.is_dir:
-                stack.append((p, depth + 1, iter(self._items(p, with_hidden))))
+            if isinstance(item, Entry):
+                p = item.path
+                yield p, item, depth
+                if item.kind == "dir":
+                    stack.append((p, depth + 1, iter(self._items(p, with_hidden))))
+            else:
+                yield join(d, item.name), item, depth
 
     def _items(self, path: str, with_hidden: bool) -> list[Entry | Hidden]:
         try:
@@ -393,7 +533,123 @@ class OverlayView:
         ):
             node.opaque = True
 
-    def _scan(self, sources: tuple[Source, ...], want_hidden: bool) -> tuple[list[Entry], list[Hidden]]:
+    def _scan(self, path: str, sources: tuple[Source, ...], want_hidden: bool) -> tuple[list[Entry], list[Hidden]]:
+        """The merged listing of dir ``path`` (whose per-layer dirs are ``sources``), and what it hides if asked."""
+        if want_hidden or self.oci or self._fs:
+            return self._scan_general(path, sources, want_hidden)
+        return self._scan_fast(path, sources), []
+
+    def _listdir(self, real: str) -> list[str] | None:
+        """The names in one real dir (layers on disk); None if it is gone or unreadable (recorded in :attr:`errors`)."""
+        try:
+            return os.listdir(real)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            self.errors[real] = e.strerror or str(e)
+            return None
+
+    def _scan_fast(self, path: str, sources: tuple[Source, ...]) -> list[Entry]:
+        """:meth:`_scan_general` without hidden things, for layers on disk without OCI whiteouts.
+
+        Each name costs one ``lstat`` in its topmost layer, plus ``listxattr`` for a regular file
+        (overlay markers) and ``readlink`` for a symlink. Plain files, symlinks and special files
+        (the bulk of any tree) become entries right here; dirs, markers and anything odd (an entry
+        that vanished, an error) go through the general lookup :meth:`_resolve`.
+        """
+        n = len(sources)
+        names: list[dict[str, int] | None] = []
+        for i, (_, real) in enumerate(sources):
+            got = self._listdir(real)
+            names.append(None if got is None else dict.fromkeys(got, i))
+        first: dict[str, int] = {}  # name -> index of the topmost source holding it
+        for d in reversed(names):
+            if d:
+                first.update(d)
+        prefix = "/" if path == "/" else path + "/"
+        heads = [real + "/" for _, real in sources]
+        upper = [layer.role == "upper" for layer, _ in sources]
+        markers = _marker_xattrs(self.stack.xattr_ns)
+        ns = self.stack.xattr_ns
+        lstat, listxattr, readlink = os.lstat, os.listxattr, os.readlink
+        lower_cls = _LOWER_CLASSES
+        plain = Entry._plain
+        out: list[Entry] = []
+        append = out.append
+        get: Callable[[Layer, str, str], Node | None] | None = None
+        for name in sorted(first):
+            i = first[name]
+            rp = heads[i] + name
+            try:
+                st = lstat(rp)
+            except OSError:
+                st = None
+            if st is not None:
+                m = st.st_mode
+                fmt = m & 0o170000
+                target = None
+                if fmt == 0o100000:  # regular file: plain unless it carries an overlay marker
+                    try:
+                        xs = listxattr(rp, follow_symlinks=False)
+                    except OSError:
+                        xs = []
+                    if xs and not markers.isdisjoint(xs):
+                        st = None
+                elif fmt == 0o120000:
+                    try:
+                        target = readlink(rp)
+                    except OSError:
+                        target = None
+                elif fmt == 0o040000 or (fmt == 0o020000 and st.st_rdev == 0):  # dir or whiteout
+                    st = None
+                if st is not None:
+                    if not upper[i]:
+                        klass = lower_cls.get(m)
+                        if klass is None:
+                            klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
+                        append(plain(prefix + name, st.st_size, sources[i], klass, target))
+                        continue
+                    status = S.NEW  # or over what? The first holder below decides.
+                    for j in range(i + 1, n):
+                        d = names[j]
+                        if d is not None and name in d:
+                            below = self._probe(heads[j] + name, ns)
+                            if below is None:
+                                st = None  # vanished: let the general lookup sort it out
+                            elif not below.whiteout:
+                                status = S.REPLACED if below.is_dir else S.COPIED_UP
+                            break
+                    if st is not None:
+                        klass = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, status)
+                        append(plain(prefix + name, st.st_size, sources[i], klass, target))
+                        continue
+            present = [sources[j] for j in range(i, n) if (d := names[j]) is not None and name in d]
+            if get is None:
+                get = self._lister(sources, names)
+            res = self._resolve(sources, name, get, want_versions=False, present=present)
+            entry = self._entry(prefix + name, res)
+            if entry is not None:
+                append(entry)
+        return out
+
+    def _lister(
+        self, sources: tuple[Source, ...], names: list[dict[str, int] | None]
+    ) -> Callable[[Layer, str, str], Node | None]:
+        """A probe for :meth:`_resolve` that knows which names each source dir holds."""
+        listed = {real: d for (_, real), d in zip(sources, names, strict=True) if d is not None}
+        ns = self.stack.xattr_ns
+
+        def get(layer: Layer, parent: str, name: str) -> Node | None:
+            d = listed.get(parent)
+            if d is None:
+                return self._probe_direct(layer, parent, name)
+            return self._probe(parent + "/" + name, ns) if name in d else None
+
+        return get
+
+    def _scan_general(
+        self, path: str, sources: tuple[Source, ...], want_hidden: bool
+    ) -> tuple[list[Entry], list[Hidden]]:
         listings: dict[str, _DirListing] = {}
         present: dict[str, list[Source]] = {}  # name -> the sources whose dir holds it, top-down
         for source in sources:
@@ -428,9 +684,10 @@ class OverlayView:
 
         entries: list[Entry] = []
         hidden: list[Hidden] = []
+        prefix = "" if path == "/" else path
         for name in sorted(present):
             res = self._resolve(sources, name, get, want_versions=want_hidden, present=present[name])
-            entry = self._entry(name, res)
+            entry = self._entry(prefix + "/" + name, res)
             if entry is not None:
                 entries.append(entry)
             if want_hidden and res.versions:
@@ -439,7 +696,7 @@ class OverlayView:
                         hidden.append(Hidden(name, v.layer, v.node.path, S.HIDDEN_STATUS[v.fate], v.by))
         return entries, hidden
 
-    def _entry(self, name: str, res: _Resolution) -> Entry | None:
+    def _entry(self, path: str, res: _Resolution) -> Entry | None:
         top, layer = res.top, res.top_layer
         if top is None or layer is None:
             return None
@@ -455,11 +712,14 @@ class OverlayView:
             extra["error"] = res.error
         status = classify(top, layer, res.below, len(res.sources or ()), res.error)
         return Entry(
-            name,
-            top,
+            path,
+            top.kind,
+            top.mode,
+            top.size,
+            top.target,
             layer,
             status,
-            posixpath.dirname(top.path),
+            res.top_dir if res.top_dir is not None else posixpath.dirname(top.path),
             tuple(res.sources) if res.sources is not None else None,
             extra,
         )
@@ -508,10 +768,12 @@ class OverlayView:
                     below_done = True
                     if not node.whiteout:
                         res.below = node
-                versions.append(LayerVersion(layer, path, node, stop_fate, stopper))
+                if want_versions:
+                    versions.append(LayerVersion(layer, path, node, stop_fate, stopper))
                 continue
             if node.whiteout:
-                versions.append(LayerVersion(layer, path, node, S.F_WHITEOUT))
+                if want_versions:
+                    versions.append(LayerVersion(layer, path, node, S.F_WHITEOUT))
                 stop_fate, stopper = S.F_WHITED_OUT, layer
                 if need_data:
                     res.error = "metacopy file has no data below it (whited out)"
@@ -519,7 +781,9 @@ class OverlayView:
                 continue
             if res.top is None:
                 res.top, res.top_layer = node, layer
-                versions.append(LayerVersion(layer, path, node, S.VISIBLE))
+                res.top_dir = pdir if abs_path is None else None
+                if want_versions:
+                    versions.append(LayerVersion(layer, path, node, S.VISIBLE))
                 if node.is_dir:
                     res.sources = [(layer, path)]
                     if node.opaque:
@@ -554,7 +818,8 @@ class OverlayView:
                 if node.is_dir:
                     assert res.sources is not None
                     res.sources.append((layer, path))
-                    versions.append(LayerVersion(layer, path, node, S.F_MERGED))
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, S.F_MERGED))
                     if node.opaque or walk_stop:
                         stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
                     elif node.redirect:
@@ -565,13 +830,15 @@ class OverlayView:
                             node.redirect, layer, seq, i, lookup_name, abs_path, psources
                         )
                 else:
-                    versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
                     stop_fate, stopper = S.F_SHADOWED, res.top_layer
                 continue
             if need_data:
                 if node.kind == "file":
                     res.data = (layer, node)
-                    versions.append(LayerVersion(layer, path, node, S.F_DATA))
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, S.F_DATA))
                     if node.metacopy:
                         if node.redirect:
                             seq, i, lookup_name, abs_path = self._redirect(
@@ -583,10 +850,12 @@ class OverlayView:
                 else:
                     res.error = f"metacopy file has no data below it (a {node.kind} is there)"
                     need_data = False
-                    versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
                     stop_fate, stopper = S.F_SHADOWED, res.top_layer
                 continue
-            versions.append(LayerVersion(layer, path, node, stop_fate or S.F_SHADOWED, stopper or res.top_layer))
+            if want_versions:
+                versions.append(LayerVersion(layer, path, node, stop_fate or S.F_SHADOWED, stopper or res.top_layer))
         if need_data:
             if (res.data is None or res.data[1].metacopy) and abs_path is not None:
                 for layer in self.stack.data_layers:
@@ -594,7 +863,8 @@ class OverlayView:
                     node = self._probe_direct(layer, *posixpath.split(path))
                     if node is not None and node.kind == "file":
                         res.data = (layer, node)
-                        versions.append(LayerVersion(layer, path, node, S.F_DATA))
+                        if want_versions:
+                            versions.append(LayerVersion(layer, path, node, S.F_DATA))
                         break
             if res.data is None or res.data[1].metacopy:
                 res.error = "metacopy file has no data below it"
@@ -653,6 +923,11 @@ class OverlayView:
             if node.opaque:
                 stop = True
         return None, stop
+
+
+def _marker_xattrs(ns: str) -> frozenset[str]:
+    """The xattr names that make a regular file more than plain data (whiteout, metacopy, redirect)."""
+    return frozenset(f"{ns}.overlay.{key}" for key in ("opaque", "redirect", "metacopy", "whiteout"))
 
 
 def classify(top: Node, layer: Layer, below: Node | None, nsources: int, error: str | None) -> str:

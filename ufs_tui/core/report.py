@@ -23,7 +23,7 @@ _enc = json.encoder.encode_basestring_ascii
 
 def _path_fields(path: str) -> str:
     out = '"path":' + _enc(path)
-    if not is_valid_utf8(path):
+    if not path.isascii() and not is_valid_utf8(path):
         out += ',"path_b64":"' + b64(path) + '"'
     return out
 
@@ -86,16 +86,52 @@ def hidden_json(path: str, h: Hidden, view: OverlayView) -> str:
 
 
 def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False) -> None:
+    """One JSON object per line for every merged entry, pre-order (with ``show_all``: hidden things too)."""
+    write = out.write
     if show_all:
         for path, it, _ in view.walk_items(with_hidden=True):
             if isinstance(it, Entry):
-                out.write(entry_json(path, it) + "\n")
+                write(entry_json(path, it) + "\n")
             else:
-                out.write(hidden_json(path, it, view) + "\n")
+                write(hidden_json(path, it, view) + "\n")
         return
-    write = out.write
-    for path, e in view.walk():
-        write(entry_json(path, e) + "\n")
+    # The hot path of ``tree --format json`` (issue 2's benchmark): no listing is cached, lines are
+    # formatted inline for the common case (ASCII path, nothing extra) from the entry's shared parts
+    # (see merge.Entry), and written in big chunks.
+    enc = _enc
+    # id(source tuple) -> (layer name, escaped real dir, the tuple itself: it keeps the id from being reused)
+    heads: dict[int, tuple[str, str, object]] = {}
+    buf: list[str] = []
+    add = buf.append
+    for path, e in view.walk(cache=False):
+        more = e._more  # None, a symlink's target, or (target, sources, extra)
+        if more is None:
+            target = "null"
+        elif isinstance(more, str):
+            target = enc(more)
+        elif more[2] is None:  # a dir's sources: nothing extra
+            target = "null" if more[0] is None else enc(more[0])
+        else:
+            target = ""
+        if not target or not path.isascii():
+            add(entry_json(path, e) + "\n")
+        else:
+            src = e._src
+            head = heads.get(id(src))
+            if head is None:
+                srcdir = src[1]
+                head = heads[id(src)] = (src[0].name, enc(srcdir if srcdir != "/" else "")[:-1], src)
+            kind, mode, status = e._cls
+            name = path[path.rfind("/") + 1 :]
+            add(
+                f'{{"path":{enc(path)},"type":"{kind}","mode":{mode},"size":{e.size},'
+                f'"target":{target},"layer":"{head[0]}",'
+                f'"source":{head[1]}/{enc(name)[1:]},"status":"{status}"}}\n'
+            )
+        if len(buf) >= 2048:
+            write("".join(buf))
+            buf.clear()
+    write("".join(buf))
 
 
 def _label(e: Entry | Hidden) -> str:

@@ -7,9 +7,10 @@ timeout; nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual.pilot import Pilot
+from textual.worker import Worker, WorkerCancelled, WorkerState
 
 from .app import PANES, UfsApp
 from .widgets.pane import PaneTree
@@ -17,8 +18,17 @@ from .widgets.pane import PaneTree
 TIMEOUT = 20.0
 
 
-def _busy(app: UfsApp) -> list[object]:
+def _busy(app: UfsApp) -> list[Worker[object]]:
     return [w for w in app.workers if w.group not in ("watch", "counts") and not w.is_finished]
+
+
+async def _wait_for(app: UfsApp, workers: Sequence[Worker[object]]) -> None:
+    """Until these workers end; one cancelled meanwhile (an exclusive worker replaced by a newer one) is fine."""
+    started = [w for w in workers if w.state != WorkerState.PENDING]
+    try:
+        await app.workers.wait_for_complete(started)
+    except WorkerCancelled:
+        pass
 
 
 async def settle(pilot: Pilot[int], timeout: float = TIMEOUT) -> None:
@@ -31,7 +41,7 @@ async def settle(pilot: Pilot[int], timeout: float = TIMEOUT) -> None:
     while True:
         busy = _busy(app)
         if busy:
-            await app.workers.wait_for_complete(busy)  # type: ignore[arg-type]
+            await _wait_for(app, busy)
         await pilot.pause()
         if (
             not _busy(app)
@@ -53,7 +63,7 @@ async def settle_counts(pilot: Pilot[int], timeout: float = TIMEOUT) -> None:
     await settle(pilot, timeout)
     counting = [w for w in app.workers if w.group == "counts" and not w.is_finished]
     if counting:
-        await app.workers.wait_for_complete(counting)
+        await _wait_for(app, counting)
     await pilot.pause()
 
 
