@@ -86,6 +86,11 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source:
         g.add_argument(
             "--podman-root", metavar="DIR", help="containers-storage root for podman: (/var/lib/containers/storage)"
         )
+        g.add_argument(
+            "--image",
+            metavar="NAME[:TAG]",
+            help="which image of an archive that holds several (a tag, an OCI ref name or an id prefix)",
+        )
 
 
 def stack_from_args(args: argparse.Namespace) -> Stack:
@@ -93,7 +98,10 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
         from .core.sources import open_source
 
         return open_source(
-            args.source, docker_root=getattr(args, "docker_root", None), podman_root=getattr(args, "podman_root", None)
+            args.source,
+            docker_root=getattr(args, "docker_root", None),
+            podman_root=getattr(args, "podman_root", None),
+            image=getattr(args, "image", None),
         )
     if args.lower is None:
         raise UfsError("--lower: give the lower layers (--lower DIR[:DIR...]) or a SOURCE (see --help)")

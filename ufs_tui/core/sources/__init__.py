@@ -7,7 +7,8 @@
 * ``podman:NAME_OR_ID`` / ``podman-image:NAME[:TAG]`` (option ``podman_root``);
 * ``containerd:ID`` (a running task, through its mount);
 * ``mount:PATH`` or a directory that is an overlay mount point;
-* ``archive:PATH`` or a file / OCI layout directory: ``docker save`` or OCI image archive.
+* ``archive:PATH`` or a file / OCI layout directory: ``docker save`` or OCI image archive (option
+  ``image`` picks one image of an archive that holds several).
 
 :func:`list_overlay_mounts` lists every overlay mount with its owner when that can be told.
 """
@@ -123,7 +124,7 @@ def _open_scheme(scheme: str, rest: str, opts: dict[str, Any]) -> Stack:
         return open_mount(rest, opts.get("mountinfo") or MOUNTINFO)
     from .archive import open_archive
 
-    return open_archive(rest)
+    return open_archive(rest, opts.get("image"))
 
 
 def open_mount(path: str, mountinfo: str = MOUNTINFO) -> Stack:

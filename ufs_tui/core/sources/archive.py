@@ -15,9 +15,11 @@ import os
 import posixpath
 import stat
 import tarfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
+from ..display import printable
 from ..errors import StackError
 from ..markers import Node
 from ..stack import Layer, Stack
@@ -118,22 +120,22 @@ class TarLayerFS:
         self._index()
 
     def _index(self) -> None:
+        try:
+            self._index_with(_fast_members)
+        except _Unsupported:  # GNU sparse files and the like: tarfile knows them all
+            self.members, self.children, self.size = {}, {"": {}}, 0
+            self._index_with(_tarfile_members)
+
+    def _index_with(self, reader: Callable[[IO[bytes]], Iterator[tarfile.TarInfo]]) -> None:
         f, stream = _open_blob(self.blob)
         try:
-            # plain tars skip file data by seeking; gzip streams are read through once
-            tf = (
-                tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115
-                if isinstance(stream, gzip.GzipFile)
-                else tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115
-            )
-            with tf:
-                for ti in tf:
-                    rel = _norm(ti.name)
-                    if rel == "":
-                        self.members[""] = ti
-                        continue
-                    self._add(rel, ti)
-                    self.size += ti.size if ti.isreg() else 0
+            for ti in reader(stream):
+                rel = _norm(ti.name)
+                if rel == "":
+                    self.members[""] = ti
+                    continue
+                self._add(rel, ti)
+                self.size += ti.size if ti.isreg() else 0
         except (tarfile.TarError, OSError, EOFError) as e:
             raise StackError(f"{self.root}", f"cannot read layer tar: {e}") from None
         finally:
@@ -238,6 +240,130 @@ class TarLayerFS:
             f.close()
 
 
+def _tarfile_members(stream: IO[bytes]) -> Iterator[tarfile.TarInfo]:
+    # plain tars skip file data by seeking; gzip streams are read through once
+    mode = "r|" if isinstance(stream, gzip.GzipFile) else "r:"
+    with tarfile.open(fileobj=stream, mode=mode) as tf:  # type: ignore[call-overload]
+        yield from tf
+
+
+class _Unsupported(Exception):
+    """A header the fast reader leaves to tarfile."""
+
+
+_DATA_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
+_KNOWN_TYPES = frozenset(_KIND) | {tarfile.LNKTYPE}
+
+
+def _num(field: bytes) -> int:
+    """A numeric header field: octal text, or GNU base-256 (first byte 0x80 / 0xff)."""
+    if field and field[0] in (0o200, 0o377):
+        n = int.from_bytes(field[1:], "big")
+        return n - 256 ** (len(field) - 1) if field[0] == 0o377 else n
+    text = field.split(b"\0", 1)[0].strip(b" ")
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise _Unsupported("not a number") from None
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _pax(data: bytes) -> dict[str, bytes]:
+    """The records of a pax header: ``LEN KEY=VALUE\\n``."""
+    out: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            break
+        length = int(data[pos:space])
+        if length <= 0:
+            raise _Unsupported("bad pax record")
+        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
+        out[key.decode("utf-8", "surrogateescape")] = value
+        pos += length
+    return out
+
+
+def _fast_members(stream: IO[bytes]) -> Iterator[tarfile.TarInfo]:
+    """The members of a tar stream, parsed here: ustar, GNU long names and pax headers.
+
+    tarfile parses each header field by field in Python, about 100 us a member with pax headers
+    (what ``docker import`` and many builders write); this is several times faster. Anything else
+    (sparse files, a bad checksum) raises :class:`_Unsupported` and the caller uses tarfile.
+    """
+    pos = 0
+    glob: dict[str, bytes] = {}
+    pending: dict[str, bytes] = {}
+    long_name: str | None = None
+    long_link: str | None = None
+    read, seek = stream.read, stream.seek
+    while True:
+        buf = read(512)
+        if len(buf) < 512 or buf.count(0) == 512:
+            return
+        chksum = _num(buf[148:156])
+        if chksum != sum(buf[:148]) + sum(buf[156:]) + 256:
+            raise _Unsupported("header checksum")
+        pos += 512
+        kind = buf[156:157]
+        size = _num(buf[124:136])
+        blocks = (size + 511) // 512 * 512
+        if kind in (b"x", b"g", b"L", b"K"):
+            data = read(blocks)[:size]
+            pos += blocks
+            if kind == b"x":
+                pending.update(_pax(data))
+            elif kind == b"g":
+                glob.update(_pax(data))
+            elif kind == b"L":
+                long_name = _text(data)
+            else:
+                long_link = _text(data)
+            continue
+        if kind not in _KNOWN_TYPES or any(k.startswith("GNU.sparse") for k in (*pending, *glob)):
+            raise _Unsupported(f"member type {kind!r}")
+        name = _text(buf[0:100])
+        if buf[257:263] == b"ustar\0" and buf[345] != 0:  # POSIX: a prefix for long paths
+            name = _text(buf[345:500]) + "/" + name
+        ti = tarfile.TarInfo(long_name if long_name is not None else name)
+        ti.type = b"5" if kind == b"\0" and ti.name.endswith("/") else (kind if kind != b"\0" else tarfile.AREGTYPE)
+        if ti.type == tarfile.DIRTYPE:
+            ti.name = ti.name.rstrip("/")  # as tarfile does
+        ti.mode = _num(buf[100:108])
+        ti.uid, ti.gid = _num(buf[108:116]), _num(buf[116:124])
+        ti.size = size
+        ti.mtime = _num(buf[136:148])
+        ti.linkname = long_link if long_link is not None else _text(buf[157:257])
+        ti.devmajor, ti.devminor = _num(buf[329:337]), _num(buf[337:345])
+        pax = {**glob, **pending} if glob else pending
+        if pax:
+            if "path" in pax:
+                ti.name = pax["path"].decode("utf-8", "surrogateescape").rstrip("/")
+            if "linkpath" in pax:
+                ti.linkname = pax["linkpath"].decode("utf-8", "surrogateescape")
+            if "size" in pax:
+                ti.size = int(pax["size"])
+            if "uid" in pax:
+                ti.uid = int(pax["uid"])
+            if "gid" in pax:
+                ti.gid = int(pax["gid"])
+            if "mtime" in pax:
+                ti.mtime = float(pax["mtime"])
+        ti.offset = pos - 512
+        ti.offset_data = pos
+        pending, long_name, long_link = {}, None, None
+        if ti.type in _DATA_TYPES:
+            skip = (ti.size + 511) // 512 * 512
+            if skip:
+                seek(skip, 1)
+                pos += skip
+        yield ti
+
+
 # ---------------------------------------------------------------------------------------- archives
 class _Container:
     """The outer archive: a tar file (members by name) or an OCI layout directory."""
@@ -250,10 +376,22 @@ class _Container:
             return
         self.is_dir = False
         try:
+            links: dict[str, str] = {}
             with tarfile.open(path, mode="r:") as tf:
                 for ti in tf:
                     if ti.isreg():
                         self.blobs[_norm(ti.name)] = Blob(self.path, ti.offset_data, ti.size)
+                    elif ti.issym():  # docker save of several images: a shared layer is a symlink to the first
+                        links[_norm(ti.name)] = _norm(posixpath.join(posixpath.dirname(_norm(ti.name)), ti.linkname))
+                    elif ti.islnk():
+                        links[_norm(ti.name)] = _norm(ti.linkname)
+            for name, target in links.items():
+                for _ in range(40):
+                    if target not in links:
+                        break
+                    target = links[target]
+                if target in self.blobs:
+                    self.blobs[name] = self.blobs[target]
         except tarfile.ReadError:
             raise StackError(path, "not an image archive (a tar from docker save, or an OCI layout)") from None
         except OSError as e:
@@ -287,15 +425,22 @@ class _Container:
             raise StackError(f"{self.path}/{name}", f"not valid JSON: {e}") from None
 
 
-def open_archive(path: str) -> Stack:
-    """A read-only stack of the first image in a docker-archive or OCI archive/layout."""
+def open_archive(path: str, image: str | None = None) -> Stack:
+    """A read-only stack of one image of a docker-archive or OCI archive/layout.
+
+    An archive with several images (``docker save a b``) needs ``image``: a name as tagged
+    (``a:1``; ``:latest`` may be left out), an OCI ref name, or a prefix of the image's config or
+    manifest digest. Without it, the error lists the choices.
+    """
     c = _Container(path)
     if c.has("manifest.json"):
-        layers, config = _docker_layers(c)
+        choices = _docker_images(c)
     elif c.has("index.json"):
-        layers, config = _oci_layers(c)
+        choices = _oci_images(c)
     else:
         raise StackError(path, "not an image archive: no manifest.json (docker save) or index.json (OCI)")
+    chosen = _choose(c.path, choices, image)
+    layers, config = chosen.load()
     if not layers:
         raise StackError(path, "image has no layers")
     steps = history_steps(config)
@@ -312,13 +457,57 @@ def open_archive(path: str) -> Stack:
     return Stack(lowers, None, None, (), "trusted", ("oci-whiteouts",))
 
 
-def _docker_layers(c: _Container) -> tuple[list[str], dict[str, Any]]:
+@dataclass(frozen=True)
+class _Image:
+    """One image an archive holds: the names it answers to and how to read its layers and config."""
+
+    names: tuple[str, ...]  # tags / ref names, as shown in the choices
+    digests: tuple[str, ...]  # config / manifest digests (bare hex), matched by prefix
+    load: Callable[[], tuple[list[str], dict[str, Any]]]
+
+    @property
+    def shown(self) -> str:
+        return self.names[0] if self.names else self.digests[0][:12] if self.digests else "(unnamed)"
+
+
+def _choose(path: str, images: list[_Image], want: str | None) -> _Image:
+    if not images:
+        raise StackError(path, "the archive holds no image")
+    listed = ", ".join(sorted(printable(im.shown) for im in images))
+    if want is None:
+        if len(images) == 1:
+            return images[0]
+        raise StackError(path, f"the archive holds {len(images)} images; choose one with --image: {listed}")
+    for cand in (want, want + ":latest"):
+        hits = [im for im in images if cand in im.names]
+        if len(hits) == 1:
+            return hits[0]
+    bare = want.split(":", 1)[1] if want.startswith("sha256:") else want
+    if len(bare) >= 3 and all(ch in "0123456789abcdef" for ch in bare):
+        hits = [im for im in images if any(d.startswith(bare) for d in im.digests)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise StackError(path, f"image id prefix {want!r} is ambiguous; the archive holds: {listed}")
+    raise StackError(path, f"no image {want!r} in the archive; it holds: {listed}")
+
+
+def _docker_images(c: _Container) -> list[_Image]:
     manifest = c.json("manifest.json")
-    if not isinstance(manifest, list) or not manifest or not isinstance(manifest[0], dict):
+    if not isinstance(manifest, list) or not manifest or not all(isinstance(m, dict) for m in manifest):
         raise StackError(f"{c.path}/manifest.json", "not a docker-archive manifest")
-    first = manifest[0]
-    config = c.json(str(first.get("Config", "")))
-    return [str(x) for x in first.get("Layers") or []], config if isinstance(config, dict) else {}
+    out = []
+    for entry in manifest:
+        config_name = str(entry.get("Config", ""))
+        tags = tuple(str(t) for t in entry.get("RepoTags") or [])
+        digest = posixpath.basename(config_name).removesuffix(".json")
+
+        def load(entry: dict[str, Any] = entry, config_name: str = config_name) -> tuple[list[str], dict[str, Any]]:
+            config = c.json(config_name)
+            return [str(x) for x in entry.get("Layers") or []], config if isinstance(config, dict) else {}
+
+        out.append(_Image(tags, (digest,) if digest else (), load))
+    return out
 
 
 def _blob_name(digest: str) -> str:
@@ -326,13 +515,31 @@ def _blob_name(digest: str) -> str:
     return f"blobs/{algo}/{hexd}"
 
 
-def _oci_layers(c: _Container) -> tuple[list[str], dict[str, Any]]:
+_REF_KEYS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+
+
+def _oci_images(c: _Container) -> list[_Image]:
     index = c.json("index.json")
     manifests = index.get("manifests") if isinstance(index, dict) else None
-    if not manifests:
+    if not manifests or not isinstance(manifests, list):
         raise StackError(f"{c.path}/index.json", "no manifests")
-    desc = manifests[0]
-    manifest = c.json(_blob_name(str(desc["digest"])))
+    out = []
+    for desc in manifests:
+        if not isinstance(desc, dict) or "digest" not in desc:
+            continue
+        notes = desc.get("annotations") or {}
+        names = tuple(dict.fromkeys(str(notes[k]) for k in _REF_KEYS if notes.get(k)))
+        digest = str(desc["digest"])
+
+        def load(digest: str = digest) -> tuple[list[str], dict[str, Any]]:
+            return _oci_layers(c, digest)
+
+        out.append(_Image(names, (digest.split(":", 1)[-1],), load))
+    return out
+
+
+def _oci_layers(c: _Container, digest: str) -> tuple[list[str], dict[str, Any]]:
+    manifest = c.json(_blob_name(digest))
     for _ in range(4):  # an image index points at per-platform manifests
         if isinstance(manifest, dict) and "manifests" in manifest and "layers" not in manifest:
             manifest = c.json(_blob_name(str(manifest["manifests"][0]["digest"])))
