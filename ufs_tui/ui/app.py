@@ -8,6 +8,7 @@ from the same key table, e.g. a stack editor).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import signal
 import sys
@@ -26,18 +27,25 @@ from textual.widgets import Footer, OptionList, Static, Tree
 from textual.worker import get_current_worker
 
 from ..core.content import is_dir
+from ..core.errors import UfsError
+from ..core.layers_ops import Plan, commit, commit_remount, fresh_sibling, plan_commit, plan_squash, squash
 from ..core.layerstats import LayerCounts, stack_to_json
 from ..core.merge import join
+from ..core.mount import MountHandle, MountManager, mount_options, resolve_backend, target_problem
+from ..core.mount_errors import MountError, Problem
 from ..core.panes import Item
 from ..core.stack import Layer, Stack
 from ..core.watch import Changes
 from .bindings import app_bindings
 from .commands import UfsCommands
 from .explorer import Details, Explorer, ViewFilter
+from .screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen, expand_path
 from .screens.filter import StatusFilterScreen
 from .screens.help import HelpScreen, LegendScreen
+from .screens.mounts import MountsScreen
 from .screens.search import SearchScreen
-from .widgets.details import DetailsPanel, render_details
+from .screens.stack import EditResult, StackEditor, mount_opts, stack_problems
+from .widgets.details import DetailsPanel, Prerendered, render_details
 from .widgets.labels import status_words
 from .widgets.layers import LayerList
 from .widgets.pane import PaneTree
@@ -46,6 +54,7 @@ PANES = ("lower", "upper", "merged")
 TITLES = {"lower": "Lower", "upper": "Upper", "merged": "Merged"}
 DEBOUNCE_MS = 20  # watchfiles: wait this long for more events...
 MAX_BATCH_MS = 100  # ...but never longer than this before reporting a burst
+UNMOUNT_TRIES = 10  # a busy mount is retried for about a second before it is reported
 SWITCH_INTERVAL = 0.001  # seconds: how soon a worker thread must hand the GIL back to the UI
 
 
@@ -96,6 +105,11 @@ class UfsApp(App[int]):
         self._stop_watch = threading.Event()
         self.watch_ready = False  # the watcher has reported once: events from now on are seen
         self._watch_started = False
+        self.backend = "auto"  # how `m` mounts: auto (kernel for root, userns otherwise), kernel, userns, fuse
+        self.manager: MountManager | None = None  # made on the first mount; unmounts everything on exit
+        self.handle: MountHandle | None = None  # the stack's mount, while mounted
+        self.mount_busy = ""  # "mounting", "unmounting", ... while a mount worker runs
+        self.last_error: str | None = None  # the last failure shown to the user (tests read it)
         if self.options.theme:
             self.theme = self.options.theme
 
@@ -150,11 +164,12 @@ class UfsApp(App[int]):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 120, "narrow")
+        self._schedule_details()  # the details are rendered at the panel's width
 
     def _on_signal(self, signum: int) -> None:
         """SIGHUP / SIGTERM: leave like 'q' does, so the terminal is restored and the caller cleans up."""
         self._stop_watch.set()
-        self.exit(128 + signum)
+        self.exit(128 + signum, return_code=128 + signum)
 
     def alias(self, path: str) -> str:
         for prefix, shown in self.options.aliases.items():
@@ -171,6 +186,8 @@ class UfsApp(App[int]):
                 title += f" · {src.name}" if src is not None else " · none"
             if pane == "merged" and self.flt.active:
                 title += " · filtered"
+            if pane == "merged" and self.explorer.mount_point:
+                title += " · mounted: the kernel's view"
             box.border_title = title
             key = PANES.index(pane) + 1
             box.border_subtitle = f"{key}"
@@ -247,7 +264,9 @@ class UfsApp(App[int]):
         if self.current_path is not None:
             self.load_details(self.current_path, self.current_pane)
 
-    @work(thread=True, exclusive=True, group="details")
+    # exit_on_error=False: a signal can end the app while details load (query_one / call_from_thread then
+    # raise); that must not turn a clean SIGTERM/SIGHUP exit into return code 1.
+    @work(thread=True, exclusive=True, group="details", exit_on_error=False)
     def load_details(self, path: str, pane: str) -> None:
         worker = get_current_worker()
         wheres = {p: self.explorer.where(self.source_of(p), path) for p in PANES if self._pane_has_source(p)}
@@ -255,6 +274,9 @@ class UfsApp(App[int]):
         if worker.is_cancelled:
             return
         renderable = render_details(d, self.detail_mode, self.options.frozen, self.current_theme.dark)
+        renderable = Prerendered(renderable, self.query_one(DetailsPanel).content_width())
+        if worker.is_cancelled:
+            return
         self.call_from_thread(self._show_details, d, renderable, wheres)
 
     def _pane_has_source(self, pane: str) -> bool:
@@ -364,6 +386,16 @@ class UfsApp(App[int]):
     def action_legend(self) -> None:
         self.push_screen(LegendScreen())
 
+    def action_open_mounts(self) -> None:
+        """Choose an overlay mount on this host; it replaces the stack shown."""
+
+        def done(chosen: tuple[Stack, str] | None) -> None:
+            if chosen is not None:
+                stack, target = chosen
+                self.set_stack(stack, mount_point=target)  # the mount is watched and checked too
+
+        self.push_screen(MountsScreen(), done)
+
     def action_toggle_changes(self) -> None:
         self.set_filter(replace(self.flt, changes_only=not self.flt.changes_only))
 
@@ -408,6 +440,355 @@ class UfsApp(App[int]):
             self._set_pane_source(pane)
         self.start_counts()
 
+    # ------------------------------------------------------------------ the stack
+    def mount_point(self) -> str | None:
+        """Where the Merged pane reads the kernel's view: our mount of this very stack, or the one given."""
+        if self.handle is not None and self.handle.stack == self.stack:
+            return self.handle.path
+        return self.options.mount_point
+
+    def set_stack(self, stack: Stack, mount_point: str | None = None) -> None:
+        """Show ``stack`` now: a new Explorer, layer list, panes, counts and watcher (with the mount point).
+
+        ``mount_point``: an overlay mount of ``stack`` made elsewhere (its Merged pane is then checked
+        against it, like our own mounts)."""
+        if mount_point is not None:
+            self.options = replace(self.options, mount_point=mount_point)
+        elif stack != self.stack and self.handle is None:
+            self.options = replace(self.options, mount_point=None)
+        old_lower = self.lower_layer
+        self.stack = stack
+        self.explorer = Explorer(stack, self.mount_point())
+        layers = [*stack.lowers, *stack.data_layers] or ([stack.upper] if stack.upper else [])
+        self.lower_layer = next(
+            (la for la in layers if old_lower is not None and la.path == old_lower.path),
+            layers[0] if layers else None,
+        )
+        self.details = None
+        ll = self.query_one(LayerList)
+        ll.stack = stack
+        ll.counts.clear()
+        ll.set_lower(self.lower_layer.name if self.lower_layer else "")
+        self._set_titles()
+        for pane in PANES:
+            self._set_pane_source(pane)
+        self.update_status()
+        self.start_counts()
+        self._restart_watch()
+        if self.current_path is not None:
+            self._schedule_details()
+
+    def _restart_watch(self) -> None:
+        """The watcher follows the new roots (layers and mount point): stop it, start a fresh one."""
+        if not self.options.live:
+            return
+        self._stop_watch.set()
+        self._stop_watch = threading.Event()
+        self.watch_ready = False
+        self.missing = []
+        if self._watch_started:
+            self.watch_layers()
+
+    def action_edit_stack(self) -> None:
+        def done(result: EditResult | None) -> None:
+            if result is None:
+                return
+            self.backend = result.backend
+            if result.stack == self.stack:
+                return
+            if self.handle is not None and self.handle.stack == self.stack:
+                self.remount_worker(self.handle, result.stack, "remounting the edited stack")
+            else:
+                self.set_stack(result.stack)
+
+        mounted = self.handle.target if self.handle is not None else None
+        self.push_screen(StackEditor(self.stack, self.backend, mounted), done)
+
+    # ------------------------------------------------------------------ messages
+    def show_error(self, title: str, problems: Sequence[Problem] | None = None, text: str = "") -> None:
+        """A plain message: what is wrong and how to fix it (nothing changed)."""
+        lines: list[str] = []
+        for p in problems or ():
+            lines += [f"{p.subject}: {p.what}", f"  fix: {p.fix}"]
+        if text:
+            lines.append(text)
+        lines.append("Nothing was changed.")
+        self.last_error = "\n".join(lines)
+        self.push_screen(MessageScreen(title, lines))
+
+    def _failed(self, title: str, err: BaseException) -> None:
+        self.mount_busy = ""
+        if isinstance(err, MountError):
+            self.show_error(title, err.problems, f"kernel: {err.detail}" if err.detail else "")
+        else:
+            self.show_error(title, text=str(err))
+        self.update_status()
+
+    def _manager(self) -> MountManager:
+        if self.manager is None:
+            self.manager = MountManager()
+            atexit.register(self.cleanup_mounts)
+        return self.manager
+
+    def cleanup_mounts(self) -> None:
+        """Unmount everything the app mounted (quit, SIGTERM/SIGHUP, run_app's finally; safe to call twice)."""
+        manager = self.manager
+        if manager is None:
+            return
+        problems = manager.unmount_all()
+        self.handle = None
+        for p in problems:
+            print(f"ufs-tui: warning: could not unmount {p}", file=sys.stderr)
+
+    def _start_busy(self, what: str) -> bool:
+        if self.mount_busy:
+            self.notify(f"wait: {self.mount_busy}", severity="warning")
+            return False
+        self.mount_busy = what
+        self.update_status()
+        return True
+
+    # ------------------------------------------------------------------ mount / unmount
+    def action_mount(self) -> None:
+        if self.handle is not None:
+            self.notify(f"already {self.handle.note}; u unmounts", markup=False)
+            return
+        problems = stack_problems(self.stack, self.backend)
+        if problems:
+            self.show_error("This stack cannot be mounted", problems)
+            return
+        try:
+            manager = self._manager()
+            backend = resolve_backend(self.backend)
+        except UfsError as e:
+            self.show_error("Cannot mount", text=str(e))
+            return
+        plan = manager.plan(self.stack, None, backend, mount_opts(self.stack))
+        lines = [plan]
+        if backend == "userns":
+            lines.append(
+                "userns: the mount is visible only inside a user namespace the app holds; the app reads it at "
+                "/proc/PID/root/TARGET, and it ends when the app ends."
+            )
+        lines.append(f"Mount target: Enter for a new empty dir under {manager.runtime}, or type an empty dir.")
+
+        def got(text: str | None) -> None:
+            if text is None:
+                return
+            target = expand_path(text) if text.strip() else None
+            if target is None:
+                self.mount_worker(None, False)
+                return
+            tp = target_problem(target)
+            if tp is None:
+                self.mount_worker(target, False)
+            elif "not empty" in tp.what:
+
+                def over(yes: bool | None) -> None:
+                    if yes:
+                        self.mount_worker(target, True)
+
+                self.push_screen(
+                    ConfirmScreen(
+                        "Mount over a non-empty dir?",
+                        [f"{target}: {tp.what}.", "They come back when it is unmounted. Nothing is deleted."],
+                        "y: mount over it",
+                        warn=True,
+                    ),
+                    over,
+                )
+            else:
+                self.show_error("Cannot mount there", [tp])
+
+        self.push_screen(PromptScreen("Mount the stack", lines, "", "empty: a new dir in the runtime dir"), got)
+
+    def mount_worker(self, target: str | None, force: bool) -> None:
+        if self._start_busy("mounting"):
+            self._mount(self.mounted_stack(self.stack), target, force)
+
+    def mounted_stack(self, stack: Stack) -> Stack:
+        """``stack`` as the kernel will see it: with the options the backend adds (userxattr for userns), so the
+        model reads the same markers (user.overlay.*) and follows the same rules as the mount."""
+        try:
+            opts = mount_options(stack, resolve_backend(self.backend), mount_opts(stack))
+        except UfsError:
+            return stack
+        merged = tuple(dict.fromkeys([*stack.options, *opts]))
+        return replace(stack, options=merged, xattr_ns="user" if "userxattr" in merged else stack.xattr_ns)
+
+    @work(thread=True, group="mount", exit_on_error=False)
+    def _mount(self, stack: Stack, target: str | None, force: bool) -> None:
+        manager = self._manager()
+        try:
+            handle = manager.mount(stack, target, self.backend, mount_opts(stack), force=force)
+        except (UfsError, OSError) as e:
+            self._from_thread(self._failed, "The mount failed", e)
+            return
+        self._from_thread(self._mounted, handle)
+
+    def _from_thread(self, fn: Callable[..., object], *args: object) -> None:
+        try:
+            self.call_from_thread(fn, *args)
+        except RuntimeError:  # the app has closed; cleanup_mounts undoes what we did
+            pass
+
+    def _mounted(self, handle: MountHandle) -> None:
+        self.mount_busy = ""
+        self.handle = handle
+        self.set_stack(handle.stack)
+        self.notify(handle.note, title="Mounted", markup=False)
+
+    def action_unmount(self) -> None:
+        if self.handle is None:
+            self.notify("nothing is mounted by this app (m mounts the stack)")
+            return
+        if self._start_busy("unmounting"):
+            handle = self.handle
+            # Stop reading and watching the mount first: the panes go back to the layers.
+            self.handle = None
+            self.set_stack(self.stack)
+            self._unmount(handle)
+
+    @work(thread=True, group="mount", exit_on_error=False)
+    def _unmount(self, handle: MountHandle) -> None:
+        assert self.manager is not None
+        for attempt in range(UNMOUNT_TRIES):
+            try:
+                self.manager.unmount(handle)
+                break
+            except MountError as e:
+                # Busy: maybe our own panes are still reading the mount; they are done in a moment.
+                if attempt + 1 < UNMOUNT_TRIES and any("busy" in p.what for p in e.problems):
+                    self._stop_watch.wait(0.1)
+                    continue
+                self._from_thread(self._unmount_failed, handle, e)
+                return
+            except (UfsError, OSError) as e:
+                self._from_thread(self._unmount_failed, handle, e)
+                return
+        self._from_thread(self._unmounted, handle)
+
+    def _unmount_failed(self, handle: MountHandle, err: BaseException) -> None:
+        self.handle = handle
+        self.set_stack(self.stack)
+        self._failed("Cannot unmount", err)
+
+    def _unmounted(self, handle: MountHandle) -> None:
+        self.mount_busy = ""
+        self.update_status()
+        self.notify(f"unmounted {handle.target}", markup=False)
+
+    def remount_worker(self, handle: MountHandle, stack: Stack, what: str) -> None:
+        if self._start_busy(what):
+            self._remount(handle, stack)
+
+    @work(thread=True, group="mount", exit_on_error=False)
+    def _remount(self, handle: MountHandle, stack: Stack) -> None:
+        assert self.manager is not None
+        try:
+            new = self.manager.remount(handle, stack)
+        except (UfsError, OSError) as e:
+            self._from_thread(self._remount_failed, handle, e)
+            return
+        self._from_thread(self._mounted, new)
+
+    def _remount_failed(self, handle: MountHandle, err: BaseException) -> None:
+        # MountManager.remount mounted the old stack again (a new handle at the same target).
+        assert self.manager is not None
+        self.handle = next((h for h in self.manager.handles if h.target == handle.target), None)
+        self.set_stack(self.stack)
+        self._failed("The new stack could not be mounted; the old one is mounted again", err)
+
+    # ------------------------------------------------------------------ commit / squash
+    def action_commit(self) -> None:
+        try:
+            plan = plan_commit(self.stack)
+        except UfsError as e:
+            self.show_error("Cannot commit", text=str(e))
+            return
+        lines = list(plan.lines)
+        handle = self.handle if self.handle is not None and self.handle.stack == self.stack else None
+        if handle is not None:
+            lines.append(f"mounted: {handle.target} is unmounted, then the new stack is mounted there")
+        lines.append("The original layers are not changed.")
+
+        def done(yes: bool | None) -> None:
+            if yes and self._start_busy("committing"):
+                self._commit(plan, handle)
+
+        self.push_screen(ConfirmScreen("Commit the upper?", lines, "y: commit"), done)
+
+    @work(thread=True, group="mount", exit_on_error=False)
+    def _commit(self, plan: Plan, handle: MountHandle | None) -> None:
+        try:
+            if handle is not None:
+                assert self.manager is not None
+                stack, new = commit_remount(plan, self.manager, handle)
+                self._from_thread(self._mounted, new)
+            else:
+                stack = commit(plan)
+                self._from_thread(self._changed, stack, f"committed: the new upper is {plan.creates[0]}")
+        except (UfsError, OSError) as e:
+            if handle is not None:
+                self._from_thread(self._remount_failed, handle, e)
+            else:
+                self._from_thread(self._failed, "The commit failed", e)
+
+    def _changed(self, stack: Stack, message: str) -> None:
+        self.mount_busy = ""
+        self.set_stack(stack)
+        self.notify(message, markup=False)
+
+    def action_squash(self) -> None:
+        lowers = self.stack.lowers
+        if len(lowers) < 2:
+            self.show_error("Cannot squash", text="a squash needs at least two lower layers")
+            return
+        top = self.lower_layer.index if self.lower_layer is not None and self.lower_layer.role == "lower" else 0
+        top = min(top, len(lowers) - 2)
+        dest = fresh_sibling(lowers[top].path, ".squashed")
+        lines = [f"lower:{la.index}  {la.path}" for la in lowers]
+
+        def got(answer: tuple[str, str, str] | None) -> None:
+            if answer is None:
+                return
+            a, b, path = answer
+            try:
+                plan = plan_squash(self.stack, a, b, expand_path(path))
+            except UfsError as e:
+                self.show_error("Cannot squash", text=str(e))
+                return
+            handle = self.handle if self.handle is not None and self.handle.stack == self.stack else None
+            more = [f"mounted: {handle.target} is remounted with the new stack"] if handle is not None else []
+
+            def done(yes: bool | None) -> None:
+                if yes and self._start_busy("squashing"):
+                    self._squash(plan, handle)
+
+            self.push_screen(ConfirmScreen("Squash these layers?", [*plan.lines, *more], "y: squash"), done)
+
+        self.push_screen(SquashScreen(lines, f"lower:{top}..lower:{top + 1}", dest), got)
+
+    @work(thread=True, group="mount", exit_on_error=False)
+    def _squash(self, plan: Plan, handle: MountHandle | None) -> None:
+        try:
+            res = squash(self.stack, plan)
+        except (UfsError, OSError) as e:
+            self._from_thread(self._failed, "The squash failed", e)
+            return
+        note = f"squashed into {res.dest}" + (f" ({len(res.notes)} notes: {res.notes[0]} …)" if res.notes else "")
+        if handle is None:
+            self._from_thread(self._changed, res.stack, note)
+            return
+        assert self.manager is not None
+        try:
+            new = self.manager.remount(handle, res.stack)
+        except (UfsError, OSError) as e:
+            self._from_thread(self._remount_failed, handle, e)
+            return
+        self._from_thread(self._mounted, new)
+        self._from_thread(self.notify, note)
+
     # -------------------------------------------------------------------- live
     def update_status(self) -> None:
         bits = Text()
@@ -426,6 +807,11 @@ class UfsApp(App[int]):
             bits.append(f"  statuses: {len(self.flt.statuses)} shown", style="bold yellow")
         for path in self.missing:
             bits.append(f"  missing: {self.alias(path)}", style="bold red")
+        if self.mount_busy:
+            bits.append(f"  {self.mount_busy}…", style="bold yellow")
+        if self.handle is not None:
+            bits.append(f"  {self.handle.note}", style="bold cyan")
+            bits.append("  (u unmounts)", style="dim")
         for note in self.options.notes:
             bits.append(f"  {note}", style="dim")
         self.query_one("#status", Static).update(bits)
@@ -458,7 +844,7 @@ class UfsApp(App[int]):
                         ignore_permission_denied=True,
                         raise_interrupt=False,
                     ):
-                        if not self.watch_ready:
+                        if not self.watch_ready and stop is self._stop_watch:
                             # What changed between the first listing and now was not seen: read it again.
                             self.watch_ready = True
                             self.call_from_thread(self.roots_changed)
@@ -587,6 +973,7 @@ class UfsApp(App[int]):
 
     async def on_unmount(self) -> None:
         self._stop_watch.set()
+        self.cleanup_mounts()
         sys.setswitchinterval(getattr(self, "_switch_interval", 0.005))
 
 
@@ -597,5 +984,8 @@ def make_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> UfsA
 
 def run_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> int:
     app = make_app(stack, notes, **options)
-    app.run()
+    try:
+        app.run()
+    finally:
+        app.cleanup_mounts()  # every exit path: q, SIGTERM/SIGHUP (they exit the app), an exception
     return app.return_code or 0

@@ -7,11 +7,12 @@ Every filesystem read the UI needs goes through :class:`Explorer`, under one loc
 from __future__ import annotations
 
 import fnmatch
+import os
 import stat as _stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core import status as S
 from ..core.content import Content, owner, read_content, unified_diff
@@ -28,6 +29,59 @@ MERGED = "merged"
 PaneSource = Layer | None  # None: the merged view
 
 CONTENT_CAP = 256 * 1024
+
+# A Merged-pane row where the model and the kernel (the real mount) disagree: there should be none.
+KERNEL_DIFFERS = "kernel-differs"
+_NOT_IN_KERNEL = {S.WHITED_OUT, S.OPAQUE_HIDDEN, S.WHITEOUT, S.SHADOWED}  # rows of names the mount never shows
+
+
+@dataclass(frozen=True)
+class KernelFacts:
+    """What ``lstat``/``readlink`` say about a name under the mount point."""
+
+    kind: str
+    mode: int
+    size: int
+    target: str | None
+
+
+def kernel_facts(path: str) -> KernelFacts | None:
+    """None when the kernel has no such name (readdir may list a name lstat denies: left out, like the oracle)."""
+    from ..core.markers import KIND_BY_FMT
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    kind = KIND_BY_FMT.get(_stat.S_IFMT(st.st_mode), "unknown")
+    target: str | None = None
+    if kind == "symlink":
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = None
+    return KernelFacts(kind, _stat.S_IMODE(st.st_mode), st.st_size, target)
+
+
+def disagreement(entry: Entry | None, k: KernelFacts | None) -> str:
+    """ "" when the model's entry and the kernel's agree (type, permissions, size, symlink target); else words."""
+    if entry is None and k is None:
+        return ""
+    if entry is None:
+        assert k is not None
+        return f"kernel: a {k.kind} the model does not show"
+    if k is None:
+        return "kernel: no such name (the model shows it)"
+    if entry.kind != k.kind:
+        return f"kernel: a {k.kind}, the model: a {entry.kind}"
+    bits: list[str] = []
+    if entry.mode != k.mode:
+        bits.append(f"mode {k.mode:04o} (model {entry.mode:04o})")
+    if entry.kind in ("file", "symlink") and entry.size != k.size:
+        bits.append(f"size {k.size} (model {entry.size})")
+    if entry.kind == "symlink" and entry.target != k.target:
+        bits.append(f"target {k.target!r} (model {entry.target!r})")
+    return "kernel: " + ", ".join(bits) if bits else ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +163,7 @@ class Explorer:
         self.below = OverlayView(stack.without_upper()) if stack.upper is not None else None
         self._own: dict[str, OverlayView] = {}
         self.mapper = ChangeMapper(stack, mount_point)
+        self.mismatches: dict[str, str] = {}  # merged path -> how the kernel disagrees (while mounted)
 
     # ---------------------------------------------------------------- views
     def own(self, layer: Layer) -> OverlayView:
@@ -122,6 +177,8 @@ class Explorer:
             try:
                 if source is None:
                     got = merged_items(self.full, path, flt.changes_only, self.below)
+                    if self.mount_point:
+                        got = self._kernel_check(normpath(path), got)
                 else:
                     got = layer_items(self.full, self.own(source), source, path, parent_status)
             except StackError:
@@ -142,11 +199,89 @@ class Explorer:
                 else:
                     e = self.full.lookup(path)
                     got = merged_item(e, path.rsplit("/", 1)[0] or "/") if e is not None else None
+                if self.mount_point and path != "/":
+                    got = self._kernel_check_one(path, got)
             else:
                 got = layer_item(self.full, self.own(source), source, path, parent_status)
         if got is None or not flt.active:
             return got
         return got if flt.keep(got, source is None) else None
+
+    # ------------------------------------------------------- model vs kernel
+    def kernel_path(self, path: str) -> str:
+        assert self.mount_point is not None
+        return self.mount_point.rstrip("/") + normpath(path) if path != "/" else self.mount_point
+
+    def _kernel_check(self, path: str, items: list[Item]) -> list[Item]:
+        """The Merged pane at ``path`` against the real mount: rows where they disagree are marked, names only
+        one side has are added (so nothing the kernel shows is missing from the pane)."""
+        try:
+            names = os.listdir(self.kernel_path(path))
+        except OSError:
+            return items  # not a dir in the mount: reported on the dir's own row
+        try:
+            model = {e.name: e for e in self.full.list_dir(path)}
+        except StackError:
+            model = {}
+        kernel = {n: f for n in names if (f := kernel_facts(self.kernel_path(join(path, n)))) is not None}
+        out: list[Item] = []
+        shown: set[str] = set()
+        for it in items:
+            shown.add(it.name)
+            if it.status in _NOT_IN_KERNEL and it.name not in kernel:
+                out.append(it)
+                continue
+            out.append(self._mark(it, model.get(it.name), kernel.get(it.name)))
+        for name in sorted((kernel.keys() | model.keys()) - shown):
+            why = disagreement(model.get(name), kernel.get(name))
+            if why:
+                out.append(self._only_one_side(path, name, model.get(name), kernel.get(name), why))
+        for it in out:
+            if it.status != KERNEL_DIFFERS:
+                self.mismatches.pop(it.path, None)
+        out.sort(key=lambda it: it.name)
+        return out
+
+    def _kernel_check_one(self, path: str, got: Item | None) -> Item | None:
+        k = kernel_facts(self.kernel_path(path))
+        e = self.full.lookup(path)
+        if got is not None and (got.status not in _NOT_IN_KERNEL or k is not None):
+            return self._mark(got, e, k)
+        why = disagreement(e, k)
+        if not why:
+            self.mismatches.pop(path, None)
+            return got
+        parent, name = path.rsplit("/", 1)
+        return self._only_one_side(parent or "/", name, e, k, why)
+
+    def _mark(self, it: Item, e: Entry | None, k: KernelFacts | None) -> Item:
+        why = disagreement(e, k)
+        if not why:
+            self.mismatches.pop(it.path, None)
+            return it
+        self.mismatches[it.path] = why
+        return replace(it, status=KERNEL_DIFFERS, note=why, leaf=it.leaf or k is None or k.kind != "dir")
+
+    def _only_one_side(self, parent: str, name: str, e: Entry | None, k: KernelFacts | None, why: str) -> Item:
+        path = join(parent, name)
+        self.mismatches[path] = why
+        if e is not None:
+            return replace(merged_item(e, parent), status=KERNEL_DIFFERS, note=why, leaf=True)
+        assert k is not None
+        return Item(name, path, k.kind, KERNEL_DIFFERS, self.kernel_path(path), why, k.target, leaf=k.kind != "dir")
+
+    def kernel_line(self, path: str) -> tuple[str, str] | None:
+        """The details line for the Merged pane while mounted: does the kernel agree with the model here?"""
+        if not self.mount_point:
+            return None
+        if normpath(path) == "/":
+            return ("kernel", f"the mount at {self.mount_point}")
+        with self.lock:
+            e = self.full.lookup(path)
+        why = disagreement(e, kernel_facts(self.kernel_path(path)))
+        if why:
+            return ("kernel", f"DIFFERS from the model: {why.removeprefix('kernel: ')}")
+        return ("kernel", "agrees with the model (type, mode, size, target) at " + self.kernel_path(path))
 
     def where(self, source: PaneSource, path: str) -> tuple[str | None, str]:
         with self.lock:
@@ -243,6 +378,9 @@ class Explorer:
             entry = self.full.lookup(path)
         pane = MERGED if source is None else source.name
         d = Details(path, pane, status, words)
+        kline = self.kernel_line(path) if source is None else None
+        if kline is not None and kline[1].startswith("DIFFERS"):
+            d.status, d.words = KERNEL_DIFFERS, "the model and the kernel disagree here"
         for v in versions:
             st = S.HIDDEN_STATUS.get(v.fate) or _fate_status(v, entry)
             d.versions.append(
@@ -250,6 +388,8 @@ class Explorer:
             )
         shown = _shown_version(versions, source)
         if shown is None:
+            if kline is not None:
+                d.meta = [kline]
             return d
         node = shown.node
         d.meta = [
@@ -265,6 +405,8 @@ class Explorer:
             d.meta.insert(4, ("device", f"{node.rdev >> 8 & 0xFFF}:{(node.rdev & 0xFF) | (node.rdev >> 12 & 0xFFF00)}"))
         if node.error:
             d.meta.append(("error", node.error))
+        if kline is not None:
+            d.meta.append(kline)
         for name, value in overlay_xattrs(shown.path).items():
             d.xattrs.append((name, _xattr_value(value), explain_xattr(name) or ""))
         content_path = shown.path

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, Tree
 
 from ...core import status as S
-from ..bindings import KEYS, key_display
+from ..bindings import DIALOG_KEYS, EDITOR_KEYS, KEYS, key_display
 from ..widgets.labels import glyph, status_style
 from ..widgets.pane import PaneTree
 
@@ -50,7 +50,7 @@ def help_renderable() -> Table:
     t.add_column("does")
     t.add_column("where", style="dim")
     seen: set[tuple[str, str]] = set()
-    for k in KEYS:
+    for k in (*KEYS, *EDITOR_KEYS, *DIALOG_KEYS):
         t.add_row(Text(k.display or key_display(k.keys), style="bold"), Text(k.description), k.group)
     t.add_row(Text("Tab Shift+Tab", style="bold"), Text("Next / previous pane or panel"), "Panes")
     t.add_row(Text("ctrl+p", style="bold"), Text("Command palette: every action by name"), "App")

@@ -6,7 +6,12 @@ the details worker); the widget only shows them.
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+import io
+from collections.abc import Iterator
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax
 from rich.table import Table
@@ -120,6 +125,30 @@ def render_details(d: Details, mode: str, frozen: bool, theme_dark: bool = True)
     return Group(*out)
 
 
+class Prerendered:
+    """Lines Rich already rendered at a fixed width, in the details worker: the UI thread only copies them.
+
+    Rendering the details (tables, highlighted content) takes tens of milliseconds; done in the event
+    loop it would stall key presses while the cursor moves.
+    """
+
+    def __init__(self, renderable: RenderableType, width: int) -> None:
+        self.width = max(1, width)
+        console = Console(
+            width=self.width, color_system="truecolor", force_terminal=True, file=io.StringIO(), legacy_windows=False
+        )
+        self.lines = console.render_lines(renderable, console.options.update(width=self.width, height=None), pad=False)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        newline = Segment.line()
+        for line in self.lines:
+            yield from line
+            yield newline
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.width, self.width)
+
+
 class DetailsPanel(VerticalScroll):
     """Scrollable; the app fills it from the details worker."""
 
@@ -131,6 +160,10 @@ class DetailsPanel(VerticalScroll):
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self.body
+
+    def content_width(self) -> int:
+        """The width the body is rendered at (the scrollbar's gutter is always kept: see ufs.tcss)."""
+        return self.scrollable_content_region.width
 
     def show(self, d: Details | None, renderable: RenderableType) -> None:
         self.shown = d

@@ -11,12 +11,18 @@ from rich.text import Text
 from ...core import status as S
 from ...core.display import printable
 from ...core.panes import Item
+from ..explorer import KERNEL_DIFFERS
+
+# Not a status of the model: a Merged-pane row where the mounted kernel disagrees with the model.
+_DIFFERS_STYLE = Style(color="bright_white", bgcolor="red", bold=True)
 
 _STRIKE = {S.WHITED_OUT}
 _ITALIC = {S.OPAQUE_HIDDEN, S.SHADOWED}
 
 
 def status_style(status: str | None) -> Style:
+    if status == KERNEL_DIFFERS:
+        return _DIFFERS_STYLE
     if status is None or status not in S.STYLES:
         return Style()
     colour = S.STYLES[status].colour
@@ -29,6 +35,8 @@ def status_style(status: str | None) -> Style:
 
 
 def glyph(status: str | None) -> Text:
+    if status == KERNEL_DIFFERS:
+        return Text("≠", _DIFFERS_STYLE)
     if status is None or status not in S.STYLES:
         return Text("·")
     st = S.STYLES[status]

@@ -1,0 +1,437 @@
+"""Mounting from the UI with keys, on real mounts: m mounts (kernel as root, a user namespace, fuse-overlayfs),
+the Merged pane reads the mount and marks where the kernel and the model disagree (nowhere), writes through the
+mount show live in Upper and Merged, u unmounts; C commits and S squashes (compared with the kernel); SIGTERM and
+SIGHUP to the real program leave no mount behind, also for an unprivileged user (user namespace).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tests.conftest import need
+from tests.mount.helpers import NOBODY, ROOT, make_tree, public_tmpdir, rmtree, run_sh, snapshot
+from tests.overlay import kernel_tree, model_tree, mounted
+from ufs_tui.core.mount import _wait_gone, mount_points, recorded, unmount_mine
+from ufs_tui.core.stack import Stack
+from ufs_tui.ui.app import UfsApp, make_app
+from ufs_tui.ui.explorer import KERNEL_DIFFERS
+from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen
+
+from .helpers import names, row, settle, text_of, wait_until
+
+
+@pytest.fixture
+def d(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    d = public_tmpdir()
+    make_tree(d, {"l0/a": "a0\n", "l0/sub/x": "x\n", "l1/b": "b1\n", "l1/sub/y": "y\n", "u/": None, "w/": None})
+    os.mkdir(f"{d}/rt")
+    monkeypatch.setenv("UFS_TUI_RUNTIME_DIR", f"{d}/rt")
+    yield d
+    unmount_mine(f"{d}/rt")  # whatever a failed test left behind
+    for t in sorted(mount_points(), reverse=True):
+        if t.startswith(d + "/"):
+            subprocess.run(["umount", "-l", t], capture_output=True)
+    rmtree(d)
+
+
+def stack_of(d: str) -> Stack:
+    return Stack.build([f"{d}/l0", f"{d}/l1"], f"{d}/u", f"{d}/w")
+
+
+async def press_mount(pilot: Pilot[int], app: UfsApp, target: str = "") -> None:
+    """m, then Enter in the target prompt (empty: a fresh dir in the runtime dir); wait for the worker."""
+    await pilot.press("m")
+    await on_screen(pilot, app, PromptScreen)
+    if target:
+        await pilot.press(*target)
+    await pilot.press("enter")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, (ConfirmScreen, MessageScreen)) or app.mount_busy or app.handle is not None,
+        "the prompt's answer to be taken",
+    )
+    if isinstance(app.screen, ConfirmScreen):
+        return  # the caller answers
+    await wait_until(pilot, lambda: not app.mount_busy, "the mount worker")
+    await settle(pilot)
+
+
+async def on_screen(pilot: Pilot[int], app: UfsApp, cls: type) -> None:
+    await wait_until(pilot, lambda: isinstance(app.screen, cls), f"the {cls.__name__}")
+
+
+async def press_unmount(pilot: Pilot[int], app: UfsApp) -> None:
+    await pilot.press("u")
+    await wait_until(pilot, lambda: not app.mount_busy, "the unmount worker")
+    await settle(pilot)
+
+
+async def open_all(pilot: Pilot[int], app: UfsApp) -> None:
+    """Open every dir of the Merged pane (so every row has been compared with the kernel)."""
+    tree = app.pane_tree("merged")
+    for _ in range(10):
+        closed = [n for n in tree.nodes.values() if n.allow_expand and not n.is_expanded and n is not tree.root]
+        if not closed:
+            return
+        for n in closed:
+            n.expand()
+        await settle(pilot)
+
+
+def differing_rows(app: UfsApp) -> list[str]:
+    tree = app.pane_tree("merged")
+    return [p for p, n in tree.nodes.items() if n.data is not None and n.data.status == KERNEL_DIFFERS]
+
+
+async def test_mount_write_through_it_and_unmount(root_mount: None, d: str) -> None:
+    app = make_app(stack_of(d), live=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None and app.last_error is None
+        assert h.backend == "kernel" and os.path.dirname(h.target) == f"{d}/rt"
+        assert h.target in mount_points()
+        # The Merged pane reads the real mount: same names as the kernel, no row where they disagree.
+        assert app.explorer.mount_point == h.target
+        assert "mounted" in str(app.query_one("#pane-merged").border_title)
+        assert names(app.pane_tree("merged")) == sorted(os.listdir(h.target))
+        await open_all(pilot, app)
+        assert differing_rows(app) == [] and app.explorer.mismatches == {}
+        assert f"mounted at {h.target} (kernel)" in text_of(app.query_one("#status"), width=300)
+        # Another process writes through the mount: Upper and Merged show it without a key press.
+        await wait_until(pilot, lambda: app.watch_ready, "the watcher")
+        run_sh(f"echo hello > {shlex.quote(h.target)}/written; echo more >> {shlex.quote(h.target)}/a")
+        upper, merged = app.pane_tree("upper"), app.pane_tree("merged")
+        await wait_until(
+            pilot,
+            lambda: {"/written", "/a"} <= upper.nodes.keys() and "/written" in merged.nodes,
+            "the write to show in Upper and Merged",
+        )
+        await settle(pilot)
+        assert row(merged, "/written").startswith("+ written")
+        assert row(merged, "/a").startswith("~ a")  # copied up by the kernel
+        assert differing_rows(app) == []
+        # The details say the kernel agrees.
+        await pilot.press("3", "home")
+        await settle(pilot)
+        assert "agrees with the model" in text_of(app.query_one("#details-body"), width=300)
+        # u: unmounted, the dir we made is gone, the panes read the layers again.
+        await press_unmount(pilot, app)
+        assert app.handle is None and app.last_error is None
+        assert h.target not in mount_points() and not os.path.exists(h.target)
+        assert app.explorer.mount_point is None
+        assert names(app.pane_tree("merged")) == ["a", "b", "sub", "written"]
+        assert recorded(f"{d}/rt") == []
+
+
+async def test_a_target_the_user_types_and_a_non_empty_one_needs_yes(root_mount: None, d: str) -> None:
+    make_tree(d, {"full/keep": "k\n", "empty/": None})
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await press_mount(pilot, app, f"{d}/full")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "not empty" in text_of(app.screen.query_one("#confirm-lines"))
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.handle is None and f"{d}/full" not in mount_points()
+        await press_mount(pilot, app, f"{d}/full")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.handle is not None, "the mount")
+        await settle(pilot)
+        assert f"{d}/full" in mount_points() and "keep" not in os.listdir(f"{d}/full")
+        await press_unmount(pilot, app)
+        assert os.listdir(f"{d}/full") == ["keep"]  # the user's dir is back, not removed
+        await press_mount(pilot, app, f"{d}/empty")
+        assert app.handle is not None and app.handle.target == f"{d}/empty"
+        await press_unmount(pilot, app)
+        assert os.path.isdir(f"{d}/empty")
+
+
+async def test_a_failed_mount_is_a_plain_message_and_changes_nothing(root_mount: None, d: str) -> None:
+    """The target does not exist: said plainly; the stack, the panes and the mounts stay as they were."""
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        stack = app.stack
+        await press_mount(pilot, app, f"{d}/nowhere")
+        assert isinstance(app.screen, MessageScreen)
+        assert app.last_error is not None and "the mount target does not exist" in app.last_error
+        await pilot.press("enter")
+        assert app.stack is stack and app.handle is None and not os.path.exists(f"{d}/nowhere")
+        # A failure only the kernel sees (index=on with an upper first used over other lowers).
+        os.mkdir(f"{d}/pre")
+        with mounted([f"{d}/l1"], f"{d}/u", f"{d}/w", f"{d}/pre", "index=on"):
+            pass  # the upper now records l1 as its origin
+        indexed = Stack.build([f"{d}/l0", f"{d}/l1"], f"{d}/u", f"{d}/w", options=("index=on",))
+        app.set_stack(indexed)
+        await settle(pilot)
+        await press_mount(pilot, app)
+        assert isinstance(app.screen, MessageScreen), app.handle
+        assert app.last_error is not None and "index=on" in app.last_error and "kernel:" in app.last_error
+        assert app.handle is None and app.stack is indexed
+        assert [t for t in mount_points() if t.startswith(d)] == []
+        assert [n for n in os.listdir(f"{d}/rt") if n.startswith("mnt-")] == []  # the fresh target is removed
+
+
+async def test_rows_where_the_kernel_disagrees_are_marked(d: str) -> None:
+    """A mount point that is not this stack's: every difference is marked, with a line in the details."""
+    make_tree(d, {"fake/a": "a0\n", "fake/ghost": "g\n", "fake/sub/x": "x\n", "fake/sub/y": "y\n"})
+    os.chmod(f"{d}/fake/a", 0o600)
+    app = make_app(stack_of(d), live=False, mount_point=f"{d}/fake")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await open_all(pilot, app)
+        merged = app.pane_tree("merged")
+        assert sorted(differing_rows(app)) == ["/a", "/b", "/ghost"]
+        assert row(merged, "/a").startswith("≠ a  kernel: mode 0600 (model 0644)")
+        assert row(merged, "/b").startswith("≠ b  kernel: no such name")
+        assert row(merged, "/ghost").startswith("≠ ghost  kernel: a file the model does not show")
+        assert row(merged, "/sub/x").startswith("  x")  # the same in both
+        await pilot.press("3", "home", "down")  # /b
+        await settle(pilot)
+        body = text_of(app.query_one("#details-body"), width=300)
+        assert "the model and the kernel disagree here" in body and "DIFFERS from the model" in body
+
+
+async def test_userns_backend_from_the_editor(root_mount: None, userns_mount: None, d: str) -> None:
+    app = make_app(stack_of(d), live=True)
+    async with app.run_test(size=(200, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("e", "b", "b", "ctrl+s")  # backend: auto → kernel → userns
+        await settle(pilot)
+        assert app.backend == "userns"
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None and h.backend == "userns" and h.helper_pid is not None
+        assert h.path == f"/proc/{h.helper_pid}/root{h.target}"
+        assert h.target not in mount_points()  # visible only inside the namespace...
+        assert sorted(os.listdir(h.path)) == ["a", "b", "sub"]  # ...read through the helper's root
+        status = text_of(app.query_one("#status"), width=400)
+        assert "visible only inside that namespace" in status and h.path in status
+        assert app.stack.xattr_ns == "user" and "userxattr" in app.stack.options  # the model reads as it mounts
+        await open_all(pilot, app)
+        assert differing_rows(app) == []
+        await wait_until(pilot, lambda: app.watch_ready, "the watcher")
+        run_sh(f"echo hi > {shlex.quote(h.path)}/via-ns")
+        await wait_until(pilot, lambda: "/via-ns" in app.pane_tree("upper").nodes, "the write in Upper")
+        await wait_until(pilot, lambda: "/via-ns" in app.pane_tree("merged").nodes, "the write in Merged")
+        await press_unmount(pilot, app)
+        assert _wait_gone(h.helper_pid, 30) and app.handle is None
+
+
+async def test_fuse_overlayfs_backend(root_mount: None, d: str) -> None:
+    need(shutil.which("fuse-overlayfs") is not None, "needs fuse-overlayfs")
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("e", "b", "b", "b", "ctrl+s")
+        await settle(pilot)
+        assert app.backend == "fuse"
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None and h.backend == "fuse", app.last_error
+        assert h.target in mount_points()
+        assert names(app.pane_tree("merged")) == sorted(os.listdir(h.target)) == ["a", "b", "sub"]
+        await open_all(pilot, app)
+        assert differing_rows(app) == []
+        await press_unmount(pilot, app)
+        assert h.target not in mount_points()
+
+
+async def test_commit_from_the_ui_remounts_and_matches_the_kernel(root_mount: None, d: str) -> None:
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None
+        run_sh(f"cd {shlex.quote(h.target)}; echo c > c; rm b; rm -rf sub; mkdir sub; echo z > sub/z")
+        before_view = kernel_tree(h.target)
+        originals = {p: snapshot(p) for p in (f"{d}/l0", f"{d}/l1", f"{d}/u")}
+        await pilot.press("C")
+        await on_screen(pilot, app, ConfirmScreen)
+        said = text_of(app.screen.query_one("#confirm-lines"), width=300)
+        assert f"will create the new empty upper: {d}/u.1" in said
+        assert f"will create the new empty work dir: {d}/w.1" in said
+        assert f"{h.target} is unmounted, then the new stack is mounted there" in said
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.stack.work == f"{d}/w.1" and not app.mount_busy, "the commit")
+        await settle(pilot)
+        assert app.last_error is None
+        s = app.stack
+        assert [la.path for la in s.lowers] == [f"{d}/u", f"{d}/l0", f"{d}/l1"]
+        assert s.upper is not None and s.upper.path == f"{d}/u.1" and s.work == f"{d}/w.1"
+        assert app.handle is not None and app.handle.target == h.target and app.handle.stack == s
+        assert kernel_tree(h.target) == model_tree(s) == before_view
+        assert {p: snapshot(p) for p in originals} == originals  # nothing original was written
+        assert names(app.pane_tree("upper")) == []
+        assert names(app.pane_tree("merged")) == ["a", "c", "sub"]
+        await press_unmount(pilot, app)
+
+
+def _through_mount(d: str, lowers: list[str], upper: str, script: str) -> None:
+    """Make ``upper`` by running ``script`` in a real overlay mount: every marker is the kernel's."""
+    os.makedirs(upper)
+    os.makedirs(upper + ".work")
+    os.makedirs(f"{d}/mk", exist_ok=True)
+    with mounted(lowers, upper, upper + ".work", f"{d}/mk"):
+        run_sh(f"cd {shlex.quote(d)}/mk\n{script}")
+    rmtree(upper + ".work")
+
+
+async def test_squash_from_the_ui_matches_the_kernel(root_mount: None, d: str) -> None:
+    make_tree(d, {"s3/a": "a\n", "s3/keep/k": "k\n", "s3/gone/g": "g\n", "s3/f": "f\n"})
+    _through_mount(d, [f"{d}/s3"], f"{d}/s2", "rm a; rm -rf gone; echo b > b; echo k2 > keep/k2")
+    _through_mount(d, [f"{d}/s2", f"{d}/s3"], f"{d}/s1", "rm b; rm -rf keep; mkdir keep; echo new > keep/new")
+    stack = Stack.build([f"{d}/s1", f"{d}/s2", f"{d}/s3"])
+    os.mkdir(f"{d}/m-before")
+    with mounted([f"{d}/s1", f"{d}/s2", f"{d}/s3"], None, None, f"{d}/m-before"):
+        before = kernel_tree(f"{d}/m-before")
+    originals = {p: snapshot(p) for p in (f"{d}/s1", f"{d}/s2", f"{d}/s3")}
+    app = make_app(stack, live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("S")
+        await on_screen(pilot, app, SquashScreen)
+        assert app.screen.query_one("#squash-range", Input).value == "lower:0..lower:1"
+        assert app.screen.query_one("#squash-dest", Input).value == f"{d}/s1.squashed.1"
+        await pilot.press("enter", "enter")  # range, then the new dir
+        await on_screen(pilot, app, ConfirmScreen)
+        said = text_of(app.screen.query_one("#confirm-lines"), width=300)
+        assert f"will create: {d}/s1.squashed.1" in said and "they are not changed" in said
+        await pilot.press("y")
+        await wait_until(pilot, lambda: len(app.stack.lowers) == 2 and not app.mount_busy, "the squash")
+        await settle(pilot)
+        assert app.last_error is None
+        assert [la.path for la in app.stack.lowers] == [f"{d}/s1.squashed.1", f"{d}/s3"]
+        assert names(app.pane_tree("merged")) == sorted(p.strip("/") for p in before if p.count("/") == 1)
+        # The new stack, mounted from the UI (read-only: two lowers), shows what the old one showed.
+        await press_mount(pilot, app)
+        assert app.handle is not None, app.last_error
+        assert kernel_tree(app.handle.target) == model_tree(app.stack) == before
+        await open_all(pilot, app)
+        assert differing_rows(app) == []
+        await press_unmount(pilot, app)
+    assert {p: snapshot(p) for p in originals} == originals
+
+
+# ---------------------------------------------------------------- the real program, signals
+
+
+UFS = os.path.join(os.path.dirname(sys.executable), "ufs-tui")
+
+
+def _capture(name: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+
+
+def _wait_screen(name: str, cond: Callable[[str], bool], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = _capture(name)
+        if cond(screen):
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"screen never matched; last:\n{screen}")
+        subprocess.run(["tmux", "wait-for", "-S", "nothing"], capture_output=True)  # a round trip to tmux
+
+
+def _app_pid(name: str) -> int:
+    shell = subprocess.run(["tmux", "list-panes", "-t", name, "-F", "#{pane_pid}"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-P", shell.stdout.strip()], capture_output=True, text=True).stdout.split()
+    return int(out[0])  # env and setpriv exec the program: the shell's child is the app
+
+
+@pytest.fixture
+def tmux_session() -> Iterator[Callable[[str], str]]:
+    need(shutil.which("tmux") is not None, "needs tmux")
+    made: list[str] = []
+
+    def start(cmd: str) -> str:
+        name = f"ufs-{uuid.uuid4().hex[:8]}"
+        full = f"{cmd}; tmux wait-for -S {name}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "50", full], check=True)
+        made.append(name)
+        return name
+
+    yield start
+    for n in made:
+        subprocess.run(["tmux", "kill-session", "-t", n], capture_output=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_signal_during_a_mounted_session_leaves_no_mount(
+    root_mount: None, d: str, tmux_session: Callable[[str], str], sig: int
+) -> None:
+    env = f"UFS_TUI_RUNTIME_DIR={d}/rt PYTHONPATH={ROOT}"
+    name = tmux_session(f"env {env} {UFS} --lower {d}/l0:{d}/l1 --upper {d}/u --work {d}/w; echo rc=$? > {d}/rc")
+    _wait_screen(name, lambda s: "Merged" in s and "live" in s)
+    subprocess.run(["tmux", "send-keys", "-t", name, "m"], check=True)
+    _wait_screen(name, lambda s: "Mount the stack" in s)
+    subprocess.run(["tmux", "send-keys", "-t", name, "Enter"], check=True)
+    _wait_screen(name, lambda s: "mounted at" in s)
+    [entry] = recorded(f"{d}/rt")
+    assert entry.target in mount_points()
+    os.kill(_app_pid(name), sig)
+    subprocess.run(["tmux", "wait-for", name], timeout=60, check=True)
+    assert entry.target not in mount_points() and not os.path.exists(entry.target)
+    assert [t for t in mount_points() if t.startswith(d)] == []
+    assert recorded(f"{d}/rt") == []
+    with open(f"{d}/rc") as f:
+        assert f.read().startswith("rc=")  # it ended (the exit status: see the report; not asserted)
+
+
+_NOBODY_PATH = ROOT + ":" + next((p for p in sys.path if p.endswith("site-packages")), "")
+
+
+def _nobody_ui_python() -> str | None:
+    """A Python that uid 65534 can start and that imports the UI (the venv's may live under /root)."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        argv = [*NOBODY, "env", f"PYTHONPATH={_NOBODY_PATH}", exe, "-c", "import textual, ufs_tui.ui.app"]
+        if subprocess.run(argv, capture_output=True, cwd="/").returncode == 0:
+            return exe
+    return None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_unprivileged_user_mounts_in_a_namespace_and_signals_end_it(
+    userns_mount: None, d: str, tmux_session: Callable[[str], str], sig: int
+) -> None:
+    need(os.geteuid() == 0, "needs root to start the app as another user (setpriv)")
+    python = _nobody_ui_python()
+    need(python is not None, "no Python that uid 65534 can run the UI with")
+    assert python is not None
+    subprocess.run(["chown", "-R", "65534:65534", d], check=True)
+    env = f"UFS_TUI_RUNTIME_DIR={d}/rt PYTHONPATH={_NOBODY_PATH} HOME={d}"
+    argv = [*NOBODY, "env", *env.split(), python, "-m", "ufs_tui"]
+    argv += ["--lower", f"{d}/l0:{d}/l1", "--upper", f"{d}/u", "--work", f"{d}/w"]
+    name = tmux_session(f"{shlex.join(argv)}; echo rc=$? > {d}/rc")
+    _wait_screen(name, lambda s: "Merged" in s and "live" in s)
+    subprocess.run(["tmux", "send-keys", "-t", name, "m"], check=True)
+    _wait_screen(name, lambda s: "Mount the stack" in s and "user namespace" in s)
+    subprocess.run(["tmux", "send-keys", "-t", name, "Enter"], check=True)
+    _wait_screen(name, lambda s: "mounted in a user namespace" in s)
+    [entry] = recorded(f"{d}/rt")
+    assert entry.backend == "userns" and entry.helper_pid is not None
+    assert sorted(os.listdir(entry.path)) == ["a", "b", "sub"]
+    os.kill(_app_pid(name), sig)
+    subprocess.run(["tmux", "wait-for", name], timeout=60, check=True)
+    assert _wait_gone(entry.helper_pid, 30)
+    assert not os.path.exists(entry.target)
+    assert recorded(f"{d}/rt") == []
+    with open(f"{d}/rc") as f:
+        assert f.read().startswith("rc=")  # it ended (the exit status: see the report; not asserted)
