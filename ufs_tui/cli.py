@@ -8,6 +8,7 @@ warnings and exits 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -280,10 +281,19 @@ def _open_ui(argv: list[str]) -> int:
     except UfsError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    return _run_ui(stack)
+    return _run_ui(stack, mount_point=_overlay_mount_point(args.source))
 
 
-def _run_ui(stack: Stack, demo_notes: list[str] | None = None) -> int:
+def _overlay_mount_point(source: str | None) -> str | None:
+    """SOURCE when it is an overlay mount point: the UI then reads the kernel's merged view there too."""
+    if not source or not os.path.isdir(source):
+        return None
+    from .core.mount import fstype_at
+
+    return os.path.realpath(source) if fstype_at(source) == "overlay" else None
+
+
+def _run_ui(stack: Stack, demo_notes: list[str] | None = None, mount_point: str | None = None) -> int:
     from .ui.app import run_app
 
-    return run_app(stack, notes=demo_notes or [])
+    return run_app(stack, notes=demo_notes or [], mount_point=mount_point)

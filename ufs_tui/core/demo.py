@@ -138,16 +138,18 @@ def _build(root: str, mode: str) -> Demo:
             mode = "handmade"
     notes: list[str] = []
     ns = "trusted" if mode == "kernel" else "user"
+    # The options it was made with are the stack's: mounting it again (m in the UI) uses them.
+    options: tuple[str, ...] = {"kernel": ("redirect_dir=on", "metacopy=on"), "userns": ("userxattr",)}.get(mode, ())
     _lower_whiteout(l0, "gone.txt", ns)
     env = dict(os.environ, MNT=mnt)
-    opts = f"lowerdir={l0}:{l1},upperdir={upper},workdir={work}"
+    opts = ",".join([f"lowerdir={l0}:{l1},upperdir={upper},workdir={work}", *options])
     if mode == "kernel":
-        script = f'mount -t overlay overlay -o {opts},redirect_dir=on,metacopy=on "$MNT"\n'
+        script = f'mount -t overlay overlay -o {opts} "$MNT"\n'
         script += _OPS_COMMON + _OPS_ROOT + 'cd /\numount "$MNT"\n'
         _run(["sh", "-c", script], env)
-        how = "kernel mount (metacopy=on, redirect_dir=on)"
+        how = f"kernel mount ({', '.join(sorted(options))})"
     elif mode == "userns":
-        script = f'mount -t overlay overlay -o {opts},userxattr "$MNT"\n' + _OPS_COMMON + 'cd /\numount "$MNT"\n'
+        script = f'mount -t overlay overlay -o {opts} "$MNT"\n' + _OPS_COMMON + 'cd /\numount "$MNT"\n'
         _run(["unshare", "-rm", "sh", "-c", script], env)
         how = "user namespace mount (userxattr)"
         notes.append("metacopy and redirect need root: the kernel refuses them with userxattr, so they are absent here")
@@ -156,7 +158,7 @@ def _build(root: str, mode: str) -> Demo:
         how = "hand-made markers (user.overlay.* xattrs)"
         notes.append("made without a mount: whiteouts are xattr whiteouts; metacopy and redirect are absent")
     os.rmdir(mnt)
-    stack = Stack.build([l0, l1], upper=upper, work=work, xattr_ns=ns)  # type: ignore[arg-type]
+    stack = Stack.build([l0, l1], upper=upper, work=work, xattr_ns=ns, options=options)  # type: ignore[arg-type]
     return Demo(root, stack, how, notes)
 
 
