@@ -21,6 +21,7 @@ if REPO not in sys.path:
 from textual.pilot import Pilot  # noqa: E402
 
 from ufs_tui.core.demo import Demo, build_demo  # noqa: E402
+from ufs_tui.core.mount import runtime_dir  # noqa: E402
 from ufs_tui.ui.app import UfsApp, make_app  # noqa: E402
 from ufs_tui.ui.pilot import goto, settle, settle_counts, wait_until  # noqa: E402
 from ufs_tui.ui.screens.search import SearchScreen  # noqa: E402
@@ -57,6 +58,21 @@ async def changes(app: UfsApp, pilot: Pilot[int]) -> None:
     await goto(pilot, app.pane_tree("merged"), "/c")
 
 
+async def editor(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("e")
+    await settle(pilot)
+
+
+async def mounted(app: UfsApp, pilot: Pilot[int]) -> None:
+    """m, Enter: mounted in the runtime dir; the Merged pane reads the kernel's view (unmounted on exit)."""
+    await pilot.press("m")
+    await wait_until(pilot, lambda: app.screen is not app.screen_stack[0], "the mount prompt")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: app.handle is not None and not app.mount_busy, "the mount")
+    await settle(pilot)
+    await goto(pilot, app.pane_tree("merged"), "/manual/readme.md")
+
+
 # name: (size, theme, steps, what it shows)
 VIEWS: dict[str, tuple[tuple[int, int], str, Steps, str]] = {
     "main": ((160, 45), "textual-dark", at("/etc/config"), "a copied-up file: versions, xattrs and the diff"),
@@ -71,16 +87,22 @@ VIEWS: dict[str, tuple[tuple[int, int], str, Steps, str]] = {
     "search": ((160, 45), "textual-dark", search, "incremental search"),
     "legend": ((100, 36), "textual-dark", at("/a", "merged", "l"), "the legend"),
     "help": ((100, 45), "textual-dark", at("/a", "merged", "question_mark"), "every key"),
+    "editor": ((160, 45), "textual-dark", editor, "the stack editor"),
+    "mounted": ((160, 45), "textual-dark", mounted, "mounted with m: the Merged pane is the kernel's view"),
 }
 
 
 async def shoot(demo: Demo, name: str, size: tuple[int, int], theme: str, steps: Steps, out_dir: str) -> str:
-    app = make_app(demo.stack, notes=[demo.how], aliases={demo.root: "$DEMO"}, frozen=True, theme=theme)
-    async with app.run_test(size=size) as pilot:
-        await settle_counts(pilot)
-        await steps(app, pilot)
-        await settle_counts(pilot)
-        return app.save_screenshot(f"{name}.svg", out_dir)
+    aliases = {demo.root: "$DEMO", runtime_dir(): "$RUN"}
+    app = make_app(demo.stack, notes=[demo.how], aliases=aliases, frozen=True, theme=theme)
+    try:
+        async with app.run_test(size=size) as pilot:
+            await settle_counts(pilot)
+            await steps(app, pilot)
+            await settle_counts(pilot)
+            return app.save_screenshot(f"{name}.svg", out_dir)
+    finally:
+        app.cleanup_mounts()
 
 
 async def main() -> int:
