@@ -6,11 +6,12 @@ import os
 
 from ufs_tui.core import status as S
 from ufs_tui.core.content import hexdump, read_content, safe_text, unified_diff
-from ufs_tui.core.demo import Demo
+from ufs_tui.core.demo import Demo, build_demo
 from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.panes import layer_items, merged_items, own_stack, where
 from ufs_tui.core.stack import Stack
 from ufs_tui.core.watch import ChangeMapper, Changes
+from ufs_tui.ui.explorer import Explorer
 
 
 def test_change_mapper_maps_layer_paths_to_merged_dirs(tmp_layers: str) -> None:
@@ -80,3 +81,18 @@ def test_pane_items_of_the_demo(demo: Demo) -> None:
     assert S.LOWER not in changed.values() and changed["f"] == S.WHITED_OUT
     assert where(full, None, "/f")[0] == S.WHITEOUT
     assert where(full, stack.upper, "/app.py")[0] is None
+
+
+def test_path_in_a_layer_follows_a_redirected_dir(root_mount: None) -> None:
+    """The demo renames docs/ to manual/ through a redirect_dir=on mount: the Lower pane finds the file under docs/."""
+    with build_demo(mode="kernel") as demo:
+        stack = demo.stack
+        assert stack.upper is not None
+        explorer = Explorer(stack)
+        l0 = stack.lowers[0]
+        assert explorer.path_in(l0, "/manual/readme.md") == "/docs/readme.md"
+        assert os.path.isfile(os.path.join(l0.path, "docs", "readme.md"))
+        assert explorer.path_in(stack.upper, "/manual/readme.md") == "/manual/readme.md"
+        assert explorer.path_in(l0, "/etc/config") == "/etc/config"
+        assert explorer.path_in(None, "/manual/readme.md") == "/manual/readme.md"
+        assert explorer.path_in(l0, "/no/such/thing") == "/no/such/thing"

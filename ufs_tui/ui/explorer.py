@@ -283,6 +283,24 @@ class Explorer:
             return ("kernel", f"DIFFERS from the model: {why.removeprefix('kernel: ')}")
         return ("kernel", "agrees with the model (type, mode, size, target) at " + self.kernel_path(path))
 
+    def path_in(self, source: PaneSource, path: str) -> str:
+        """Where merged ``path`` is in ``source``'s own tree: the same path, unless a dir on the way is
+        redirected (a renamed dir: ``/manual/x`` in the merged view is ``/docs/x`` in the lower it came from)."""
+        path = normpath(path)
+        if source is None or path == "/":
+            return path
+        parent, name = path.rsplit("/", 1)
+        with self.lock:
+            try:
+                sources = self.full.dir_sources(parent or "/")
+            except StackError:
+                return path
+        root = source.path.rstrip("/")
+        for layer, real in sources:
+            if layer == source and (real == root or real.startswith(root + "/")):
+                return join(real[len(root) :] or "/", name)
+        return path
+
     def where(self, source: PaneSource, path: str) -> tuple[str | None, str]:
         with self.lock:
             return where(self.full, source, path)
