@@ -1,0 +1,63 @@
+"""NO_COLOR at 200x60 in a real terminal: every state still reads, from its glyph, and no hue reaches the screen."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import uuid
+
+from tests.conftest import need
+from tests.ui.test_tmux import UFS, wait_screen
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _colours(screen: str) -> set[tuple[str, ...]]:
+    """Every foreground/background colour the screen sets, as SGR parameter tuples."""
+    found: set[tuple[str, ...]] = set()
+    for params in SGR.findall(screen):
+        parts = params.split(";")
+        i = 0
+        while i < len(parts):
+            p = parts[i]
+            if p in ("38", "48") and i + 1 < len(parts):
+                n = 3 if parts[i + 1] == "5" else 5
+                found.add(tuple(parts[i : i + n]))
+                i += n
+                continue
+            if p and (30 <= int(p) <= 37 or 40 <= int(p) <= 47 or 90 <= int(p) <= 97 or 100 <= int(p) <= 107):
+                found.add((p,))
+            i += 1
+    return found
+
+
+def _is_grey(c: tuple[str, ...]) -> bool:
+    if c[1:2] == ("5",):
+        n = int(c[2])
+        return n >= 232 or n in (0, 7, 8, 15, 16, 231)
+    if c[1:2] == ("2",):
+        r, g, b = (int(x) for x in c[2:5])
+        return max(r, g, b) - min(r, g, b) <= 8
+    return c[0] in ("30", "37", "40", "47", "90", "97", "100", "107")
+
+
+def test_no_color_at_200x60_keeps_every_glyph_and_no_hue() -> None:
+    need(shutil.which("tmux") is not None, "needs tmux")
+    name = f"ufs-nc-{uuid.uuid4().hex[:8]}"
+    env = ["-e", "NO_COLOR=1"]
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "60", *env, UFS + " demo"], check=True)
+    try:
+        wait_screen(name, lambda s: "Merged" in s and "shadow.txt" in s)
+        plain = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+        coloured = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-e", "-t", name], capture_output=True, text=True
+        ).stdout
+        # Each state has its glyph in the panes (new, copied up, whiteout, opaque, merged, shadowed, whited out).
+        for glyph_row in ("+ b", "~ a", "x f", "O dir/", "* etc/", "^ a", "- f"):
+            assert glyph_row in plain, glyph_row
+        hues = {c for c in _colours(coloured) if not _is_grey(c)}
+        assert not hues, f"colours on screen with NO_COLOR: {sorted(hues)[:10]}"
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], capture_output=True)
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
