@@ -46,9 +46,12 @@ def test_no_color_at_200x60_keeps_every_glyph_and_no_hue() -> None:
     need(shutil.which("tmux") is not None, "needs tmux")
     name = f"ufs-nc-{uuid.uuid4().hex[:8]}"
     env = ["-e", "NO_COLOR=1"]
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "60", *env, UFS + " demo"], check=True)
+    # A tmux server started from pytest inherits COLUMNS/LINES (80x24), which the app would believe over the tty.
+    cmd = f"env -u COLUMNS -u LINES {UFS} demo"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "60", *env, cmd], check=True)
     try:
-        wait_screen(name, lambda s: "Merged" in s and "shadow.txt" in s)
+        screen = wait_screen(name, lambda s: "Merged" in s and "shadow.txt" in s)
+        assert max(len(line) for line in screen.splitlines()) == 200
         plain = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
         coloured = subprocess.run(
             ["tmux", "capture-pane", "-p", "-e", "-t", name], capture_output=True, text=True
