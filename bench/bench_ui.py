@@ -248,6 +248,7 @@ def main() -> int:
         pct(lives, 95) <= TARGET_LIVE_P95,
     )
     print(f"(all key times, ms: {' '.join(f'{k * 1000:.0f}' for k in keys[:40])} ...)")
+    print(f"(held key times, ms: {' '.join(f'{k * 1000:.0f}' for k in held[:60])} ...)")
     print(f"(all live times, ms: {' '.join(f'{v * 1000:.0f}' for v in lives)})")
     return 0
 

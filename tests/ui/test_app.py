@@ -257,4 +257,5 @@ async def test_big_dir_loads_in_chunks(tmp_layers: str) -> None:
         assert len(merged.nodes["/big"].children) == n
         await pilot.press("down", "down", "down")
         assert merged.cursor_path() == "/big/f00002"
+        await settle(pilot)  # the other panes follow once the cursor rests
         assert app.pane_tree("lower").cursor_path() == "/big/f00002"

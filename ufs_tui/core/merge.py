@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import status as S
@@ -37,9 +37,16 @@ class Entry:
     tuple, shared by siblings; ``(kind, mode, status)`` is one interned tuple for all entries
     alike; target, sources and extra (rare) share one slot. :meth:`OverlayView.versions` and
     :func:`probe` give the rest.
+
+    The plain files and symlinks of a listing (:meth:`OverlayView.list_dir`, :meth:`OverlayView.walk`)
+    are *lazy*: what decides the merged view (name, kind, status, layer, from readdir's d_type and
+    the markers) is known at once, but ``mode``, ``size`` and a symlink's ``target`` are read (one
+    ``lstat``, plus ``readlink`` for a symlink, of :attr:`real_path`) on first use and kept. Until
+    then ``_size`` is None and so is the mode in the class tuple. A copy that vanished by then
+    reads as mode 0, size 0.
     """
 
-    __slots__ = ("path", "size", "_src", "_cls", "_more")
+    __slots__ = ("path", "_size", "_src", "_cls", "_more")
 
     def __init__(
         self,
@@ -55,24 +62,55 @@ class Entry:
         extra: dict[str, str] | None = None,
     ) -> None:
         self.path = path  # absolute in the merged view ("/" for the root)
-        self.size = size
+        self._size: int | None = size  # None until a lazy entry is loaded
         self._src: Source = (layer, srcdir)
-        self._cls: tuple[str, int, str] = _cls(kind, mode, status)
+        self._cls: tuple[str, int | None, str] = _cls(kind, mode, status)
         # None (most entries), a symlink's target, or (target, sources, extra)
         self._more: str | tuple[str | None, tuple[Source, ...] | None, dict[str, str] | None] | None = (
             target if sources is None and extra is None else (target, sources, extra)
         )
 
     @classmethod
-    def _plain(cls, path: str, size: int, src: Source, klass: tuple[str, int, str], target: str | None) -> Entry:
-        """The fast constructor of :meth:`OverlayView._scan_fast`: shared ``src`` and interned ``klass``."""
+    def _plain(
+        cls, path: str, size: int | None, src: Source, klass: tuple[str, int | None, str], target: str | None
+    ) -> Entry:
+        """The fast constructor of the scans: shared ``src`` and interned ``klass`` (a lazy entry:
+        ``size`` None, ``klass`` with mode None, ``target`` None)."""
         e = cls.__new__(cls)
         e.path = path
-        e.size = size
+        e._size = size
         e._src = src
         e._cls = klass
         e._more = target
         return e
+
+    def _load(self) -> None:
+        """Read the mode, size and symlink target of a lazy entry (see the class doc)."""
+        kind, _, status = self._cls
+        real = self.real_path
+        try:
+            st = os.lstat(real)
+        except OSError:
+            st = None
+        target = None
+        if kind == "symlink" and st is not None:
+            try:
+                target = os.fsdecode(os.readlink(real))
+            except OSError:
+                target = None
+        # In this order, for a reader in another thread: a set ``_size`` means all is there.
+        self._more = target
+        self._cls = _cls(kind, 0 if st is None else st.st_mode & 0o7777, status)
+        self._size = 0 if st is None else st.st_size
+
+    @property
+    def size(self) -> int:
+        size = self._size
+        if size is None:
+            self._load()
+            size = self._size
+            assert size is not None
+        return size
 
     @property
     def name(self) -> str:
@@ -86,7 +124,12 @@ class Entry:
     @property
     def mode(self) -> int:
         """Permission bits (``stat.S_IMODE``)."""
-        return self._cls[1]
+        mode = self._cls[1]
+        if mode is None:
+            self._load()
+            mode = self._cls[1]
+            assert mode is not None
+        return mode
 
     @property
     def status(self) -> str:
@@ -105,6 +148,8 @@ class Entry:
     @property
     def target(self) -> str | None:
         """A symlink's target."""
+        if self._cls[1] is None and self._cls[0] == "symlink":
+            self._load()
         more = self._more
         return more if more is None or isinstance(more, str) else more[0]
 
@@ -146,11 +191,11 @@ class Entry:
         return f"Entry({self.path!r}, {self.kind}, {self.status}, {self.layer.name})"
 
 
-_CLASSES: dict[tuple[str, int, str], tuple[str, int, str]] = {}
-_LOWER_CLASSES: dict[int, tuple[str, int, str]] = {}  # st_mode -> (kind, mode, "lower")
+_CLASSES: dict[tuple[str, int | None, str], tuple[str, int | None, str]] = {}
+_LOWER_CLASSES: dict[int, tuple[str, int | None, str]] = {}  # st_mode -> (kind, mode, "lower")
 
 
-def _cls(kind: str, mode: int, status: str) -> tuple[str, int, str]:
+def _cls(kind: str, mode: int | None, status: str) -> tuple[str, int | None, str]:
     """The one ``(kind, mode, status)`` tuple for entries alike."""
     key = (kind, mode, status)
     return _CLASSES.setdefault(key, key)
@@ -263,8 +308,9 @@ class OverlayView:
             self._listings[path] = entries
         dirs = self._dirs
         for e in entries:
-            if e.sources is not None:
-                dirs[e.path] = e.sources
+            more = e._more  # what Entry.sources reads, without a property call per entry
+            if more.__class__ is tuple and more[1] is not None:
+                dirs[e.path] = more[1]
 
     def dir_sources(self, path: str) -> tuple[Source, ...]:
         """Every (layer, real dir) that merges into merged dir ``path``; raises if it is not a dir."""
@@ -362,12 +408,14 @@ class OverlayView:
                 out.append(LayerVersion(layer, real, node, fate, by))
         return out
 
-    def walk(self, path: str = "/", cache: bool = True) -> Iterator[tuple[str, Entry]]:
+    def walk(self, path: str = "/", cache: bool = True, eager: bool = False) -> Iterator[tuple[str, Entry]]:
         """Pre-order over the merged tree below ``path``: each dir is followed by its contents.
 
         ``cache=False`` keeps no listing (one pass over a big tree, e.g. ``tree --format json``):
-        memory stays at one dir's entries per level. A dir that cannot be listed is recorded in
-        :attr:`errors` and skipped.
+        memory stays at one dir's entries per level. ``eager`` reads every entry's mode, size and
+        target while scanning (no lazy entries, see :class:`Entry`), for a caller that uses them all;
+        it applies to the dirs scanned here, not to listings already cached. A dir that cannot be
+        listed is recorded in :attr:`errors` and skipped.
         """
         path = normpath(path)
         top: list[Entry] = []
@@ -376,7 +424,7 @@ class OverlayView:
             if cache:
                 top = self.list_dir(path)
             else:
-                top = cached if cached is not None else self._scan(path, self.dir_sources(path), False)[0]
+                top = cached if cached is not None else self._scan(path, self.dir_sources(path), False, eager)[0]
         except StackError as err:
             self.errors.setdefault(path, err.problem)
         stack: list[Iterator[Entry]] = [iter(top)]
@@ -391,10 +439,10 @@ class OverlayView:
                 if cache:
                     sub = listings.get(e.path)
                     if sub is None:
-                        sub, _ = self._scan(e.path, e.sources, False)
+                        sub, _ = self._scan(e.path, e.sources, False, eager)
                         self._remember(sub, e.path)
                 else:
-                    sub = listings.get(e.path) or self._scan(e.path, e.sources, False)[0]
+                    sub = listings.get(e.path) or self._scan(e.path, e.sources, False, eager)[0]
                 stack.append(iter(sub))
 
     def walk_items(self, path: str = "/", with_hidden: bool = False) -> Iterator[tuple[str, Entry | Hidden, int]]:
@@ -533,11 +581,30 @@ class OverlayView:
         ):
             node.opaque = True
 
-    def _scan(self, path: str, sources: tuple[Source, ...], want_hidden: bool) -> tuple[list[Entry], list[Hidden]]:
-        """The merged listing of dir ``path`` (whose per-layer dirs are ``sources``), and what it hides if asked."""
+    def _scan(
+        self, path: str, sources: tuple[Source, ...], want_hidden: bool, eager: bool = False
+    ) -> tuple[list[Entry], list[Hidden]]:
+        """The merged listing of dir ``path`` (whose per-layer dirs are ``sources``), and what it hides if asked.
+
+        Plain entries are lazy (see :class:`Entry`) unless ``eager``; the general scan makes none.
+        """
         if want_hidden or self.oci or self._fs:
             return self._scan_general(path, sources, want_hidden)
-        return self._scan_fast(path, sources), []
+        if eager:
+            return self._scan_eager(path, sources), []
+        return self._scan_lazy(path, sources), []
+
+    def _scandir(self, real: str) -> dict[str, os.DirEntry[str]] | None:
+        """The entries of one real dir (layers on disk), by name; None if it is gone or unreadable
+        (recorded in :attr:`errors`)."""
+        try:
+            with os.scandir(real) as it:
+                return {de.name: de for de in it}
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            self.errors[real] = e.strerror or str(e)
+            return None
 
     def _listdir(self, real: str) -> list[str] | None:
         """The names in one real dir (layers on disk); None if it is gone or unreadable (recorded in :attr:`errors`)."""
@@ -549,8 +616,8 @@ class OverlayView:
             self.errors[real] = e.strerror or str(e)
             return None
 
-    def _scan_fast(self, path: str, sources: tuple[Source, ...]) -> list[Entry]:
-        """:meth:`_scan_general` without hidden things, for layers on disk without OCI whiteouts.
+    def _scan_eager(self, path: str, sources: tuple[Source, ...]) -> list[Entry]:
+        """:meth:`_scan_lazy` for a caller that reads every entry's mode, size and target (no lazy entries).
 
         Each name costs one ``lstat`` in its topmost layer, plus ``listxattr`` for a regular file
         (overlay markers) and ``readlink`` for a symlink. Plain files, symlinks and special files
@@ -558,7 +625,7 @@ class OverlayView:
         that vanished, an error) go through the general lookup :meth:`_resolve`.
         """
         n = len(sources)
-        names: list[dict[str, int] | None] = []
+        names: list[dict[str, int] | None] = []  # name -> source index (the lister only asks "in")
         for i, (_, real) in enumerate(sources):
             got = self._listdir(real)
             names.append(None if got is None else dict.fromkeys(got, i))
@@ -632,8 +699,93 @@ class OverlayView:
                 append(entry)
         return out
 
+    def _scan_lazy(self, path: str, sources: tuple[Source, ...]) -> list[Entry]:
+        """:meth:`_scan_general` without hidden things, for layers on disk without OCI whiteouts.
+
+        What decides the listing comes from readdir's d_type of each name's topmost copy, with a
+        system call only where a marker could hide: a regular file gets one ``listxattr`` (it may be
+        an xattr whiteout, a metacopy or a redirect: the kernel's lookup honours those in any layer),
+        a device, FIFO or socket an ``lstat`` (a char device may be a 0/0 whiteout); a symlink
+        needs none. Such plain entries are lazy (:class:`Entry`): their mode, size and target are
+        read when first asked for. Dirs, markers and anything odd (an entry that vanished, an
+        error) go through the general lookup :meth:`_resolve`.
+        """
+        n = len(sources)
+        names = [self._scandir(real) for _, real in sources]
+        first: dict[str, int] = {}  # name -> index of the topmost source holding it
+        for i in range(n - 1, -1, -1):
+            d = names[i]
+            if d:
+                first.update(dict.fromkeys(d, i))
+        dirs = [d if d is not None else {} for d in names]
+        prefix = "/" if path == "/" else path + "/"
+        heads = [real + "/" for _, real in sources]
+        upper = [layer.role == "upper" for layer, _ in sources]
+        markers = _marker_xattrs(self.stack.xattr_ns)
+        ns = self.stack.xattr_ns
+        lstat, listxattr = os.lstat, os.listxattr
+        lower_cls = _LOWER_CLASSES
+        lazy_file, lazy_link = _cls("file", None, S.LOWER), _cls("symlink", None, S.LOWER)
+        new = object.__new__
+        out: list[Entry] = []
+        append = out.append
+        get: Callable[[Layer, str, str], Node | None] | None = None
+        for name in sorted(first):
+            i = first[name]
+            de = dirs[i][name]
+            klass: tuple[str, int | None, str] | None = None  # None: the general lookup decides
+            size: int | None = None  # None: lazy
+            try:
+                if de.is_file(follow_symlinks=False):
+                    xs = listxattr(de.path, follow_symlinks=False)  # gone, unreadable: the general lookup says
+                    if not xs or markers.isdisjoint(xs):
+                        klass = lazy_file
+                elif de.is_symlink():
+                    klass = lazy_link
+                elif not de.is_dir(follow_symlinks=False):  # a device, FIFO or socket: read it all now
+                    st = lstat(de.path)
+                    m = st.st_mode
+                    fmt = m & 0o170000
+                    if fmt != 0o040000 and not (fmt == 0o020000 and st.st_rdev == 0):  # not a dir, not a whiteout
+                        klass = lower_cls.get(m)
+                        if klass is None:
+                            klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
+                        size = st.st_size
+            except OSError:
+                klass = None
+            if klass is not None:
+                if not upper[i]:
+                    e = new(Entry)  # Entry._plain, inlined: the bulk of any listing is here
+                    e.path = prefix + name
+                    e._size = size
+                    e._src = sources[i]
+                    e._cls = klass
+                    e._more = None
+                    append(e)
+                    continue
+                status = S.NEW  # or over what? The first holder below decides.
+                for j in range(i + 1, n):
+                    if name in dirs[j]:
+                        below = self._probe(heads[j] + name, ns)
+                        if below is None:
+                            klass = None  # vanished: let the general lookup sort it out
+                        elif not below.whiteout:
+                            status = S.REPLACED if below.is_dir else S.COPIED_UP
+                        break
+                if klass is not None:
+                    append(Entry._plain(prefix + name, size, sources[i], _cls(klass[0], klass[1], status), None))
+                    continue
+            present = [sources[j] for j in range(i, n) if name in dirs[j]]
+            if get is None:
+                get = self._lister(sources, names)
+            res = self._resolve(sources, name, get, want_versions=False, present=present)
+            entry = self._entry(prefix + name, res)
+            if entry is not None:
+                append(entry)
+        return out
+
     def _lister(
-        self, sources: tuple[Source, ...], names: list[dict[str, int] | None]
+        self, sources: tuple[Source, ...], names: Sequence[Mapping[str, object] | None]
     ) -> Callable[[Layer, str, str], Node | None]:
         """A probe for :meth:`_resolve` that knows which names each source dir holds."""
         listed = {real: d for (_, real), d in zip(sources, names, strict=True) if d is not None}

@@ -103,7 +103,9 @@ def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False) -> N
     heads: dict[int, tuple[str, str, object]] = {}
     buf: list[str] = []
     add = buf.append
-    for path, e in view.walk(cache=False):
+    for path, e in view.walk(cache=False, eager=True):
+        if e._size is None:  # a lazy entry (only from a listing cached before): read what it lacks
+            e._load()
         more = e._more  # None, a symlink's target, or (target, sources, extra)
         if more is None:
             target = "null"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import json
 import signal
 import sys
@@ -24,7 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static, Tree
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from ..core.content import is_dir
 from ..core.errors import UfsError
@@ -48,7 +49,7 @@ from .screens.stack import EditResult, StackEditor, mount_opts, stack_problems
 from .widgets.details import DetailsPanel, Prerendered, render_details
 from .widgets.labels import status_words
 from .widgets.layers import LayerList
-from .widgets.pane import PaneTree
+from .widgets.pane import PaneTree, freeze_heap
 
 PANES = ("lower", "upper", "merged")
 TITLES = {"lower": "Lower", "upper": "Upper", "merged": "Merged"}
@@ -56,6 +57,49 @@ DEBOUNCE_MS = 20  # watchfiles: wait this long for more events...
 MAX_BATCH_MS = 100  # ...but never longer than this before reporting a burst
 UNMOUNT_TRIES = 10  # a busy mount is retried for about a second before it is reported
 SWITCH_INTERVAL = 0.001  # seconds: how soon a worker thread must hand the GIL back to the UI
+# The other two panes follow the cursor once it rests this long (seconds), or at the latest after FOLLOW_MAX:
+# a key held down repaints only the focused pane (three scrolling panes cost three times the repaint).
+# Longer than the gap between two key repeats (a held key repeats every 30-40 ms).
+FOLLOW_QUIET = 0.06
+FOLLOW_MAX = 0.15
+DETAILS_QUIET = 0.08  # the details likewise (they are read and rendered in a worker, then shown)
+DETAILS_MAX = 0.3
+
+
+class Debounce:
+    """Call ``fn`` once the requests stop for ``quiet`` seconds, and at the latest ``most`` seconds after the
+    first request of a burst. An event-loop timer: cheap to restart on every key press."""
+
+    def __init__(self, quiet: float, most: float, fn: Callable[[], object]) -> None:
+        self.quiet = quiet
+        self.most = most
+        self.fn = fn
+        self._handle: asyncio.TimerHandle | None = None
+        self._first: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self._handle is not None
+
+    def poke(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._first is None:
+            self._first = now
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = loop.call_at(min(now + self.quiet, self._first + self.most), self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        self._first = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._first = None
+        self.fn()
 
 
 @dataclass
@@ -100,7 +144,11 @@ class UfsApp(App[int]):
         self._recount: set[str] = set()
         self._trees: list[PaneTree] = []
         self._roots_dirty = False
-        self._details_timer: Timer | None = None
+        self._details = Debounce(DETAILS_QUIET, DETAILS_MAX, self._fire_details)
+        self._follow = Debounce(FOLLOW_QUIET, FOLLOW_MAX, self._fire_follow)
+        self._details_worker: Worker[None] | None = None
+        self._where_shown: dict[str, tuple[str | None, str] | None] = {}
+        self._status_shown: Text | None = None
         self._counts_timer: Timer | None = None
         self._stop_watch = threading.Event()
         self.watch_ready = False  # the watcher has reported once: events from now on are seen
@@ -146,6 +194,9 @@ class UfsApp(App[int]):
         # repaint wait for the GIL. 1 ms keeps the UI responsive while a big dir is read.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
+        # What start-up made (modules, styles, widgets) lives as long as the app: the collector need not
+        # scan it again (the trees freeze their rows as big dirs come in: see freeze_heap).
+        freeze_heap()
         self._set_titles()
         for pane in PANES:
             self._set_pane_source(pane)
@@ -217,13 +268,20 @@ class UfsApp(App[int]):
         self.select_path(event.node.data.path, tree.pane)
 
     def select_path(self, path: str, pane: str) -> None:
-        """``path`` became current in ``pane``: the other panes follow, details and presence lines update."""
+        """``path`` became current in ``pane``: the other panes follow (once the cursor rests a moment),
+        details and presence lines update."""
         self.current_path = path
         self.current_pane = pane
-        for t in self.trees():
-            if t.pane != pane:
-                t.reveal(path)
+        self._follow.poke()
         self._schedule_details()
+
+    def _fire_follow(self) -> None:
+        path = self.current_path
+        if path is None or not self.is_running:
+            return
+        for t in self.trees():
+            if t.pane != self.current_pane:
+                t.reveal(path)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
         self._follow_expansion(event.control, event.node.data, True)
@@ -255,14 +313,19 @@ class UfsApp(App[int]):
 
     # ----------------------------------------------------------------- details
     def _schedule_details(self) -> None:
-        """Details follow the cursor, but at most every 40 ms (holding a key down stays smooth)."""
-        if self._details_timer is None:
-            self._details_timer = self.set_timer(0.04, self._fire_details)
+        """Details follow the cursor once it rests a moment (holding a key down stays smooth)."""
+        self._details.poke()
 
     def _fire_details(self) -> None:
-        self._details_timer = None
-        if self.current_path is not None:
-            self.load_details(self.current_path, self.current_pane)
+        if self.current_path is None or not self.is_running:
+            return
+        last = self._details_worker
+        if last is not None and not last.is_finished:
+            # One details worker at a time: a cancelled thread worker runs on to its next check, and
+            # several at once (a key held down) would take the GIL from the UI. Try again shortly.
+            self._details.poke()
+            return
+        self._details_worker = self.load_details(self.current_path, self.current_pane)
 
     # exit_on_error=False: a signal can end the app while details load (query_one / call_from_thread then
     # raise); that must not turn a clean SIGTERM/SIGHUP exit into return code 1.
@@ -292,12 +355,13 @@ class UfsApp(App[int]):
         self.details = d
         self.query_one(DetailsPanel).show(d, renderable)  # type: ignore[arg-type]
         for pane in PANES:
+            where = wheres.get(pane)
+            if self._where_shown.get(pane, ()) == where:
+                continue  # unchanged: no repaint
+            self._where_shown[pane] = where
             w = self.query_one(f"#where-{pane}", Static)
-            if pane in wheres:
-                status, words = wheres[pane]
-                w.update(status_words(status, words))
-            else:
-                w.update("")
+            # layout=False: one line of a fixed height, its size never changes (a relayout costs a reflow)
+            w.update(status_words(*where) if where is not None else "", layout=False)
 
     def action_toggle_diff(self) -> None:
         showing_diff = self.detail_mode == "diff" or (
@@ -430,6 +494,7 @@ class UfsApp(App[int]):
         merged.focus()
         self.current_path = path
         self.current_pane = "merged"
+        self._follow.cancel()
         for t in self.trees():
             t.reveal(path)
         self._schedule_details()
@@ -814,7 +879,9 @@ class UfsApp(App[int]):
             bits.append("  (u unmounts)", style="dim")
         for note in self.options.notes:
             bits.append(f"  {note}", style="dim")
-        self.query_one("#status", Static).update(bits)
+        if bits != self._status_shown:  # unchanged text: no repaint
+            self._status_shown = bits
+            self.query_one("#status", Static).update(bits, layout=False)  # one line of a fixed height
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def watch_layers(self) -> None:
@@ -966,15 +1033,19 @@ class UfsApp(App[int]):
         self.start_counts(None if "*" in roots else frozenset(roots))
 
     def settled(self) -> bool:
-        """No load, patch or change is in flight (tests wait for this)."""
-        if self._applying or self._pending:
+        """No load, patch or change is in flight, and the other panes and the details have followed the
+        cursor (tests wait for this)."""
+        if self._applying or self._pending or self._follow.pending or self._details.pending:
             return False
         return all(not t.in_flight for t in self.trees())
 
     async def on_unmount(self) -> None:
         self._stop_watch.set()
+        self._follow.cancel()
+        self._details.cancel()
         self.cleanup_mounts()
         sys.setswitchinterval(getattr(self, "_switch_interval", 0.005))
+        gc.unfreeze()  # what this app froze can be collected once it is gone (tests run many apps)
 
 
 def make_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> UfsApp:

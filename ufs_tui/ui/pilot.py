@@ -43,12 +43,7 @@ async def settle(pilot: Pilot[int], timeout: float = TIMEOUT) -> None:
         if busy:
             await _wait_for(app, busy)
         await pilot.pause()
-        if (
-            not _busy(app)
-            and app.settled()
-            and app._details_timer is None
-            and all(t.pending_reveal is None for t in app.trees())
-        ):
+        if not _busy(app) and app.settled() and all(t.pending_reveal is None for t in app.trees()):
             await pilot.pause()
             if app.settled() and not _busy(app):
                 return

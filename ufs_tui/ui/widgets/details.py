@@ -17,12 +17,14 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
+from textual.scrollbar import ScrollBar
 from textual.widgets import Static
 
 from ...core.content import hexdump
 from ...core.display import human_size, printable
 from ..explorer import Details
 from .labels import glyph, status_style
+from .pane import fast_vertical_scrollbar
 
 MAX_LINES = 400  # lines of content or diff shown (highlighting more would stall the UI)
 HEX_BYTES = 4096
@@ -157,6 +159,10 @@ class DetailsPanel(VerticalScroll):
         self.body = Static(Text("Select a path", style="dim"), id="details-body")
         self.border_title = "Details"
         self.shown: Details | None = None
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        return fast_vertical_scrollbar(self)
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self.body

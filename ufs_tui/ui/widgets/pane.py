@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, overload
 
+from rich.color import Color as RichColor
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
+from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -34,11 +40,163 @@ except ImportError:  # pragma: no cover - a textual without it uses Tree's own r
 CHUNK = 100  # rows added between two looks at the clock
 CHUNK_SECONDS = 0.012  # rows are added for this long per event-loop turn, then the loop runs
 HIDE_WHILE_LOADING = 2000  # a dir with more rows stays closed while they are added
+FREEZE_ROWS = 2000  # rows added since the last freeze of the heap before the next (see compact_heap)
 
 Loader = Callable[[str, str], list[Item]]  # (dir path, status of that dir in this pane) -> items
 OneLoader = Callable[[str, str], "Item | None"]  # (path, status of its parent) -> item or None
 
 ROOT = Item("/", "/", "dir", S.LOWER, None)
+
+_rows_since_freeze = 0
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's sight (``gc.freeze``).
+
+    Each tree row is about a dozen tracked objects: with a 20,000-row dir open, every full (generation 2)
+    collection scanned some 350,000 objects and stopped the event loop for 100-170 ms, at random
+    moments (a key press, a repaint). Frozen objects are never scanned again; rows dropped later are
+    freed by reference counting (:meth:`PaneTree._drop` breaks the parent/child cycles), so nothing
+    leaks. The app unfreezes on exit.
+    """
+    global _rows_since_freeze
+    _rows_since_freeze = 0
+    gc.freeze()
+
+
+def _labels(items: list[Item]) -> list[Text]:
+    """The rows' labels, made in a loader thread. The new objects are frozen as they come (see freeze_heap):
+    otherwise the collector's full passes, triggered by so many new objects, scan them all again and
+    again, holding the GIL for tens of ms each."""
+    if len(items) >= FREEZE_ROWS:
+        _freeze_young()
+    labels = []
+    for i, it in enumerate(items, 1):
+        labels.append(item_label(it))
+        if i % FREEZE_ROWS == 0:
+            _freeze_young()
+    return labels
+
+
+def _freeze_young() -> None:
+    gc.collect(0)  # the newest objects (under a ms): few garbage cycles get frozen with the rows
+    freeze_heap()
+
+
+def _rows_added(n: int) -> None:
+    """Freeze the heap once enough rows came in."""
+    global _rows_since_freeze
+    _rows_since_freeze += n
+    if _rows_since_freeze >= FREEZE_ROWS:
+        _freeze_young()
+
+
+class _Lines(Sequence[Any]):
+    """Tree's line records (``_TreeLine``: the path from the top to the row, and whether it is the last of
+    its siblings), made when Tree asks for a row: it renders only the visible ones."""
+
+    __slots__ = ("rows", "root", "show_root", "_made")
+
+    def __init__(self, rows: list[TreeNode[Item]], root: TreeNode[Item], show_root: bool) -> None:
+        self.rows = rows
+        self.root = root
+        self.show_root = show_root
+        self._made: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.rows)))]
+        if index < 0:
+            index += len(self.rows)
+        line = self._made.get(index)
+        if line is None:
+            node = self.rows[index]  # IndexError past the end, like a list
+            path = [node]
+            parent = node._parent
+            while parent is not None and parent is not self.root:
+                path.append(parent)
+                parent = parent._parent
+            if self.show_root and node is not self.root:
+                path.append(self.root)
+            path.reverse()
+            up = node._parent
+            line = self._made[index] = _TreeLine(path, up is None or up._children[-1] is node)
+        return line
+
+
+class FastScrollBar(ScrollBar):
+    """A ScrollBar that remembers what it rendered.
+
+    Textual renders a scrollbar through Rich on every refresh, and a scrollbar is refreshed whenever its
+    widget scrolls: with three panes and the details scrolling as the cursor moves, that was some 40%
+    of a key press's screen update. What the bar looks like depends on a few numbers only (the thumb
+    moves one cell per hundreds of rows in a big dir), so the lines are kept per look.
+    """
+
+    MEMO = 16
+
+    def __init__(self, vertical: bool = True, name: str | None = None, *, thickness: int = 1) -> None:
+        super().__init__(vertical, name, thickness=thickness)
+        self._memo: dict[tuple[object, ...], list[Strip]] = {}
+
+    def _look(self, crop: Region) -> tuple[object, ...] | None:
+        """Everything the rendered lines depend on: the bar's cells, the widget's colours, the app's filters."""
+        bar = self.render()
+        if not isinstance(bar, ScrollBarRender) or not isinstance(bar.style, Style):
+            return None
+        width, height = self.size
+        cells = bar.render_bar(
+            size=height if self.vertical else width,
+            virtual_size=bar.virtual_size,
+            window_size=bar.window_size,
+            position=bar.position,
+            thickness=width if self.vertical else height,
+            vertical=self.vertical,
+            back_color=bar.style.bgcolor or RichColor.parse("#555555"),
+            bar_color=bar.style.color or RichColor.parse("bright_magenta"),
+        )
+        app = self.app
+        filters = tuple(id(f) for f in self.get_line_filters())
+        return (
+            crop,
+            self.size,
+            tuple(cells.segments),
+            self.background_colors,
+            self.opacity,
+            filters,
+            id(app.ansi_theme),
+            app.native_ansi_color,
+        )
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        look = self._look(crop)
+        if look is None:
+            return super().render_lines(crop)
+        lines = self._memo.get(look)
+        if lines is None:
+            lines = super().render_lines(crop)
+            if len(self._memo) >= self.MEMO:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[look] = lines
+        return lines
+
+
+def fast_vertical_scrollbar(widget: Widget) -> ScrollBar:
+    """Widget.vertical_scrollbar, made a :class:`FastScrollBar` (widgets override the property with this)."""
+    if widget._vertical_scrollbar is None:
+        widget._vertical_scrollbar = bar = FastScrollBar(
+            vertical=True, name="vertical", thickness=widget.scrollbar_size_vertical
+        )
+        bar.display = False
+        widget.app._start_widget(widget, bar)
+    return widget._vertical_scrollbar
 
 
 class PaneTree(Tree[Item]):
@@ -63,6 +221,10 @@ class PaneTree(Tree[Item]):
             self.tree = tree
             self.path = path
 
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        return fast_vertical_scrollbar(self)
+
     def __init__(self, pane: str, *, id: str | None = None) -> None:
         super().__init__("/", ROOT, id=id)
         self.pane = pane
@@ -85,7 +247,11 @@ class PaneTree(Tree[Item]):
         self.loader, self.one = loader, one
         self.placeholder = placeholder
         self.generation += 1
+        old = list(self.nodes.values())
         self.clear()
+        for n in old:
+            n._children = []  # no parent/child cycles: the old rows go by reference counting (see freeze_heap)
+        self._tree_nodes = {self.root._id: self.root}  # Tree.clear keeps the old nodes here
         self.root.data = ROOT
         self.nodes = {"/": self.root}
         self.loaded.clear()
@@ -124,7 +290,9 @@ class PaneTree(Tree[Item]):
 
         def work() -> None:
             items = loader(path, status)
-            self.app.call_from_thread(self._got, gen, path, items, False)
+            # The labels too: building 20,000 Rich Texts is most of the cost of adding the rows.
+            labels = _labels(items)
+            self.app.call_from_thread(self._got, gen, path, items, False, labels)
 
         self.run_worker(work, thread=True, group=f"load-{self.pane}", name=f"load {path}")
 
@@ -150,7 +318,7 @@ class PaneTree(Tree[Item]):
 
         self.run_worker(work, thread=True, group=f"reload-{self.pane}", name="reload")
 
-    def _got(self, gen: int, path: str, items: list[Item], patch: bool) -> None:
+    def _got(self, gen: int, path: str, items: list[Item], patch: bool, labels: list[Text] | None = None) -> None:
         if gen != self.generation:
             return
         node = self.nodes.get(path)
@@ -163,9 +331,13 @@ class PaneTree(Tree[Item]):
         if path in self.loaded:
             self.in_flight.discard(path)
             return
-        self._add_chunk(gen, node, path, items, 0)
+        if labels is None:
+            labels = [item_label(it) for it in items]
+        self._add_chunk(gen, node, path, items, labels, 0)
 
-    def _add_chunk(self, gen: int, node: TreeNode[Item], path: str, items: list[Item], start: int) -> None:
+    def _add_chunk(
+        self, gen: int, node: TreeNode[Item], path: str, items: list[Item], labels: list[Text], start: int
+    ) -> None:
         """Add rows for about CHUNK_SECONDS, then let the event loop breathe (keys, repaints) before the rest."""
         if gen != self.generation or self.nodes.get(path) is not node:
             return
@@ -176,10 +348,11 @@ class PaneTree(Tree[Item]):
         end = start
         while end < len(items):
             nxt = min(end + CHUNK, len(items))
-            self._add_many(node, items[end:nxt])
+            self._add_many(node, items[end:nxt], labels[end:nxt])
             end = nxt
             if time.perf_counter() > deadline:
                 break
+        _rows_added(end - start)
         if end < len(items):
             if big and node.data is not None:
                 node.set_label(item_label(node.data, f"loading {end:,}/{len(items):,}…"))
@@ -187,7 +360,7 @@ class PaneTree(Tree[Item]):
                 self._invalidate()
             # Not call_later: that runs in the same step of this widget's message loop, never letting the
             # event loop (keys, repaints) in between. call_soon queues it behind everything ready now.
-            asyncio.get_running_loop().call_soon(self._add_chunk, gen, node, path, items, end)
+            asyncio.get_running_loop().call_soon(self._add_chunk, gen, node, path, items, labels, end)
             return
         if big and node is not self.root and node.data is not None:
             node.set_label(item_label(node.data))
@@ -197,53 +370,56 @@ class PaneTree(Tree[Item]):
         self.loaded.add(path)
         self._after_load(path)
 
-    def _add_many(self, parent: TreeNode[Item], items: list[Item]) -> None:
+    def _add_many(self, parent: TreeNode[Item], items: list[Item], labels: list[Text]) -> None:
         """Append rows without a relayout per row (Tree.add invalidates the whole tree each time)."""
         children = parent._children
-        for it in items:
-            node = self._add_node(parent, item_label(it), it)
+        for it, label in zip(items, labels, strict=True):
+            node = self._add_node(parent, label, it)
             node._allow_expand = it.expandable
             children.append(node)
             self.nodes[it.path] = node
         parent._updates += 1
+
+    def process_label(self, label: str | Text) -> Text:
+        """A one-line Text is the label as it is (Tree copies every label to cut it at its first line)."""
+        if isinstance(label, Text) and "\n" not in label.plain:
+            return label
+        return super().process_label(label)
 
     def get_label_width(self, node: TreeNode[Item]) -> int:
         """The width of a row, without rendering it (the default renders every row on each rebuild)."""
         return node._label.cell_len + (2 if node._allow_expand else 0)
 
     def _build(self) -> None:
-        """Tree._build without measuring every row: a 100,000-row dir rebuilds in a few tens of ms.
+        """Tree._build, cheaper: the rows in order as a plain list of nodes, the line records Tree renders
+        made only for the rows it asks for (:class:`_Lines`), no row measured.
 
-        Rows wider than the pane are cropped (the pane does not scroll sideways), so the virtual
+        Tree's own build makes a record and a path list per row and measures every label: 70 ms for a
+        20,000-row dir, on every change of the tree (a row added live, a dir opened). This one is a few
+        ms. Rows wider than the pane are cropped (the pane does not scroll sideways), so the virtual
         width is the pane's width.
         """
         if _TreeLine is None:  # another textual: its own build
             super()._build()
             return
-        lines: list[Any] = []
-        add_line = lines.append
-        make = _TreeLine
-        stack: list[tuple[list[TreeNode[Item]], list[TreeNode[Item]], int]] = [([], list(self.root._children), 0)]
-        if self.show_root:
-            stack = [([], [self.root], 0)]
+        rows: list[TreeNode[Item]] = []
+        add = rows.append
+        stack = [iter([self.root] if self.show_root else self.root._children)]
         while stack:
-            path, children, i = stack[-1]
-            if i >= len(children):
+            for node in stack[-1]:
+                node._line = len(rows)
+                add(node)
+                if node._expanded and node._children:
+                    stack.append(iter(node._children))
+                    break
+            else:
                 stack.pop()
-                continue
-            stack[-1] = (path, children, i + 1)
-            node = children[i]
-            child_path = [*path, node]
-            node._line = len(lines)
-            add_line(make(child_path, i == len(children) - 1))
-            if node._expanded and node._children:
-                stack.append((child_path, node._children, 0))
-        self._tree_lines_cached = lines
-        self.virtual_size = Size(max(1, self.size.width), len(lines))
+        self._tree_lines_cached = _Lines(rows, self.root, self.show_root)  # type: ignore[assignment]
+        self.virtual_size = Size(max(1, self.size.width), len(rows))
         if self.cursor_line != -1:
             if self.cursor_node is not None:
                 self.cursor_line = self.cursor_node._line
-            if self.cursor_line >= len(lines):
+            if self.cursor_line >= len(rows):
                 self.cursor_line = -1
 
     def _after_load(self, path: str) -> None:
@@ -270,16 +446,21 @@ class PaneTree(Tree[Item]):
         return node
 
     # ----------------------------------------------------------------- patches
-    def _forget(self, node: TreeNode[Item]) -> None:
-        """Drop a node and its subtree from our path index (the caller removes it from the tree)."""
+    def _drop(self, node: TreeNode[Item]) -> None:
+        """Remove a node and its subtree from the tree and from our path index."""
         stack = [node]
+        gone = []
         while stack:
             n = stack.pop()
-            stack.extend(n.children)
+            gone.append(n)
+            stack.extend(n._children)
             if n.data is not None and self.nodes.get(n.data.path) is n:
                 del self.nodes[n.data.path]
                 self.loaded.discard(n.data.path)
                 self.in_flight.discard(n.data.path)
+        node.remove()
+        for n in gone:
+            n._children = []  # no parent/child cycles: the rows go by reference counting (see freeze_heap)
 
     def patch(self, path: str, items: list[Item]) -> None:
         """Replace the children of loaded dir ``path`` with ``items``, keeping nodes (and expansion) that stay."""
@@ -302,8 +483,7 @@ class PaneTree(Tree[Item]):
                     old[it.name] = ch  # replaced by a node of another shape
                 new_items.append((i, it))
         for ch in old.values():
-            self._forget(ch)
-            ch.remove()
+            self._drop(ch)
         for i, it in new_items:
             self._new_child(node, it, before=i)
         if cursor is not None and cursor.data is not None and cursor.data.path not in self.nodes:
@@ -323,8 +503,7 @@ class PaneTree(Tree[Item]):
                 if ch is not None:
                     if self.cursor_node is ch:
                         self.move_to(ch.parent if ch.parent is not self.root else None)
-                    self._forget(ch)
-                    ch.remove()
+                    self._drop(ch)
                 continue
             if ch is not None and ch.data is not None and ch.data.expandable == it.expandable:
                 if ch.data != it:
@@ -332,8 +511,7 @@ class PaneTree(Tree[Item]):
                     ch.set_label(item_label(it))
                 continue
             if ch is not None:
-                self._forget(ch)
-                ch.remove()
+                self._drop(ch)
             names = [c.data.name if c.data is not None else "" for c in node.children]
             self._new_child(node, it, before=bisect.bisect_left(names, name))
 
