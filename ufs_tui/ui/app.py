@@ -46,6 +46,7 @@ from .screens.help import HelpScreen, LegendScreen
 from .screens.mounts import MountsScreen
 from .screens.search import SearchScreen
 from .screens.stack import EditResult, StackEditor, mount_opts, stack_problems
+from .threads import call_back
 from .widgets.details import DetailsPanel, Prerendered, render_details
 from .widgets.labels import status_words
 from .widgets.layers import LayerList
@@ -692,10 +693,7 @@ class UfsApp(App[int]):
         self._from_thread(self._mounted, handle)
 
     def _from_thread(self, fn: Callable[..., object], *args: object) -> None:
-        try:
-            self.call_from_thread(fn, *args)
-        except RuntimeError:  # the app has closed; cleanup_mounts undoes what we did
-            pass
+        call_back(self, fn, *args)  # nothing when the app has closed: cleanup_mounts undoes what we did
 
     def _mounted(self, handle: MountHandle) -> None:
         self.mount_busy = ""

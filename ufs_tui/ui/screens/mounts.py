@@ -9,11 +9,12 @@ screen and the list stays.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -25,6 +26,7 @@ from ...core.errors import StackError
 from ...core.sources import OverlayMount, list_overlay_mounts, open_mount
 from ...core.sources.mountinfo import MOUNTINFO
 from ...core.stack import Stack
+from ..threads import call_back
 
 
 def mount_prompt(m: OverlayMount) -> Text:
@@ -103,17 +105,17 @@ class MountsScreen(ModalScreen[tuple[Stack, str] | None]):
 
     def action_refresh(self) -> None:
         self.loaded = False
-        self._read()
+        self._read(self.app)
 
     @work(thread=True, exclusive=True, group="mounts")
-    def _read(self) -> None:
+    def _read(self, app: App[Any]) -> None:
         # Attributing a mount reads the engine's metadata: a thread keeps the screen responsive.
         try:
             mounts = list_overlay_mounts(self.mountinfo)
             error = None
         except StackError as e:
             mounts, error = [], str(e)
-        self.app.call_from_thread(self._show, mounts, error)
+        call_back(app, self._show, mounts, error)
 
     def _show(self, mounts: list[OverlayMount], error: str | None) -> None:
         self.mounts = mounts
@@ -137,16 +139,16 @@ class MountsScreen(ModalScreen[tuple[Stack, str] | None]):
             target = self.mounts[event.option_index].target
             self.opening = target
             self.query_one("#mounts-status", Static).update(Text(f"opening {printable(target)}…", style="dim"))
-            self._open(target)
+            self._open(self.app, target)
 
     @work(thread=True, exclusive=True, group="mounts")
-    def _open(self, target: str) -> None:
+    def _open(self, app: App[Any], target: str) -> None:
         try:
             stack = self.opener(target, self.mountinfo)
         except StackError as e:
-            self.app.call_from_thread(self._failed, str(e))
+            call_back(app, self._failed, str(e))
             return
-        self.app.call_from_thread(self.dismiss, (stack, target))
+        call_back(app, self.dismiss, (stack, target))
 
     def _failed(self, message: str) -> None:
         self.opening = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -15,6 +16,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from ...core.display import printable
+from ..threads import call_back
 
 Searcher = Callable[[str, Callable[[], bool], Callable[[list[str]], None]], int]
 
@@ -58,19 +60,19 @@ class SearchScreen(ModalScreen[str | None]):
         self.done = False
         self.query_one("#results", OptionList).clear_options()
         self.query_one("#search-status", Static).update(Text("searching…" if query.strip() else "", style="dim"))
-        self._search(query)
+        self._search(self.app, query)
 
     @work(thread=True, exclusive=True, group="search")
-    def _search(self, query: str) -> None:
+    def _search(self, app: App[Any], query: str) -> None:
         worker = get_current_worker()
 
         def found(paths: list[str]) -> None:
             if not worker.is_cancelled:
-                self.app.call_from_thread(self._add, query, paths)
+                call_back(app, self._add, query, paths)
 
         total = self.searcher(query, lambda: worker.is_cancelled, found)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._finish, query, total)
+            call_back(app, self._finish, query, total)
 
     def _add(self, query: str, paths: list[str]) -> None:
         if self.query_one("#q", Input).value != query:

@@ -30,6 +30,7 @@ from textual.widgets.tree import TreeNode
 from ...core import status as S
 from ...core.merge import join, normpath
 from ...core.panes import Item
+from ..threads import call_back
 from .labels import item_label
 
 try:  # Tree's row record, for the faster rebuild below
@@ -287,12 +288,13 @@ class PaneTree(Tree[Item]):
         status = node.data.status if node.data is not None else S.LOWER
         gen = self.generation
         loader = self.loader
+        app = self.app
 
         def work() -> None:
             items = loader(path, status)
             # The labels too: building 20,000 Rich Texts is most of the cost of adding the rows.
             labels = _labels(items)
-            self.app.call_from_thread(self._got, gen, path, items, False, labels)
+            call_back(app, self._got, gen, path, items, False, labels)
 
         self.run_worker(work, thread=True, group=f"load-{self.pane}", name=f"load {path}")
 
@@ -310,11 +312,13 @@ class PaneTree(Tree[Item]):
             todo.append((path, node.data.status if node.data is not None else S.LOWER))
         if not todo:
             return
+        app = self.app
 
         def work() -> None:
             for path, status in todo:
                 items = loader(path, status)
-                self.app.call_from_thread(self._got, gen, path, items, True)
+                if not call_back(app, self._got, gen, path, items, True):
+                    return
 
         self.run_worker(work, thread=True, group=f"reload-{self.pane}", name="reload")
 
