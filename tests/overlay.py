@@ -8,6 +8,7 @@ layers with ufs_tui's core, and tests compare the two.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import os
@@ -18,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 
 from ufs_tui.core.markers import KIND_BY_FMT
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.merge import Entry, OverlayView
 from ufs_tui.core.stack import Stack
 
 # What is compared per path: (type, mode, size, symlink target, sha256 of content for files)
@@ -90,6 +91,15 @@ def can_userns_overlay() -> bool:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def model_digest(e: Entry) -> str | None:
+    """What reading a merged file gives, by the model: its source's digest, or the error opening it gives."""
+    if e.kind != "file":
+        return None
+    if e.data_error:
+        return f"error:{errno.ENOENT}"  # the model says: no data-only layer has it, open fails (ENOENT)
+    return _digest(e.source)
+
+
 def _digest(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
@@ -128,6 +138,6 @@ def model_tree(stack: Stack) -> dict[str, Facts]:
     out: dict[str, Facts] = {}
     view = OverlayView(stack)
     for path, e in view.walk():
-        digest = _digest(e.source) if e.kind == "file" else None
+        digest = model_digest(e)
         out[path] = (e.kind, e.mode, e.size if e.kind in ("file", "symlink") else 0, e.target, digest)
     return out

@@ -27,7 +27,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.overlay import Facts, _digest, model_tree, mount_overlay, umount
+from tests.overlay import Facts, _digest, model_digest, model_tree, mount_overlay, umount
 from ufs_tui.core import status as S
 from ufs_tui.core.markers import KIND_BY_FMT
 from ufs_tui.core.merge import OverlayView
@@ -124,8 +124,7 @@ def model_snapshot(stack: Stack) -> dict[str, Facts]:
             if e.status == S.ERROR:
                 out[p] = ERROR
                 continue
-            digest = _digest(e.source) if e.kind == "file" else None
-            out[p] = (e.kind, e.mode, e.size if e.kind in ("file", "symlink") else 0, e.target, digest)
+            out[p] = (e.kind, e.mode, e.size if e.kind in ("file", "symlink") else 0, e.target, model_digest(e))
             if e.is_dir:
                 walk(p)
 

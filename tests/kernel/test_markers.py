@@ -601,3 +601,133 @@ def test_metacopy_needs_metacopy_on(lab: Lab) -> None:
     kernel = lab.same(on)
     assert kernel["/f"][4] == kernel["/g"][4] != ERROR[4] and kernel["/h"] == kernel["/z"] == ERROR
     assert status_of(lab.stack(on), "/g") == S.METACOPY and status_of(lab.stack(on), "/h") == S.ERROR
+
+
+# ------------------------------------------------------------------ redirects the kernel refuses or ignores
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (b"", "EINVAL"),
+        (b"../x", "EINVAL"),  # relative, with a '/'
+        (b"/o/", "EINVAL"),  # an empty component
+        (b"//o", "EINVAL"),
+        (b"/", "EINVAL"),
+        (b"/a/../o", "EACCES"),
+        (b"..", "EACCES"),
+        (b".", "EACCES"),
+    ],
+)
+def test_invalid_redirect_values_fail_the_lookup(lab: Lab, value: bytes, why: str) -> None:
+    """``ovl_get_redirect_xattr`` refuses malformed values; '.' and '..' fail the lookup. Never read outside."""
+    l0, l1 = lab.lowers
+    lab.file(f"{l1}/o/two", b"2")
+    lab.file(f"{l1}/a/one", b"1")
+    lab.file(f"{l0}/r/mine", b"m")
+    os.setxattr(f"{l0}/r", T + "redirect", value)
+    k = lab.same("redirect_dir=on")
+    assert k["/r"] == ERROR
+    e = OverlayView(lab.stack("redirect_dir=on")).lookup("/r")
+    assert e is not None and e.status == S.ERROR and e.extra is not None and why in e.extra["error"]
+
+
+def test_redirects_the_kernel_never_reads(lab: Lab) -> None:
+    """A dir's redirect in the bottom lower, and a redirect on a plain (not metacopy) file, change nothing."""
+    l0, l1 = lab.lowers
+    lab.file(f"{l0}/o/two", b"2")
+    lab.file(f"{l1}/bottom/mine", b"m")
+    os.setxattr(f"{l1}/bottom", T + "redirect", b"o")
+    lab.file(f"{l1}/f", b"below")
+    lab.file(f"{lab.upper}/f", b"above")
+    os.setxattr(f"{lab.upper}/f", T + "redirect", b"/o/two")
+    k = lab.same("redirect_dir=on,metacopy=on")
+    assert "/bottom/two" not in k and "/bottom/mine" in k
+    stack = lab.stack("redirect_dir=on,metacopy=on")
+    assert status_of(stack, "/bottom") == S.LOWER
+    assert status_of(stack, "/f") == S.COPIED_UP
+
+
+def test_renamed_metacopy_file_is_metacopy(lab: Lab) -> None:
+    """chmod then rename with metacopy=on: a metacopy file with a redirect; its status says metacopy."""
+    lab.file(f"{lab.lowers[0]}/d/tool", b"#!/bin/sh\n" * 100, 0o755)
+    lab.ops("chmod 700 d/tool && mv d/tool d/tool2", "redirect_dir=on,metacopy=on")
+    xs = lab.xattrs(f"{lab.upper}/d/tool2")
+    assert T + "metacopy" in xs and T + "redirect" in xs
+    lab.same("redirect_dir=on,metacopy=on")
+    e = OverlayView(lab.stack("redirect_dir=on,metacopy=on")).lookup("/d/tool2")
+    assert e is not None and e.status == S.METACOPY and e.redirect is not None
+    assert e.source == f"{lab.lowers[0]}/d/tool"
+
+
+def test_data_only_layers_are_reached_only_from_a_lower_metacopy(lab: Lab) -> None:
+    """An upper metacopy file whose absolute redirect is found in no normal lower: EIO, even though a
+    data-only layer has the path (the kernel looks there only from a metacopy copy in a normal lower)."""
+    l1, d1 = lab.lowers
+    data = b"data\n" * 50
+    lab.file(f"{d1}/blob/data", data)
+    lab.mk("l0/keep")
+    with open(f"{lab.upper}/h", "wb") as f:
+        f.truncate(len(data))
+    os.setxattr(f"{lab.upper}/h", T + "metacopy", b"")
+    os.setxattr(f"{lab.upper}/h", T + "redirect", b"/blob/data")
+    opts = "redirect_dir=on,metacopy=on"
+    kernel = lab.kernel(opts, lowers=[l1, ":" + d1])
+    assert kernel["/h"] == ERROR
+    model = model_snapshot(lab.stack(opts, lower=f"{l1}::{d1}"))
+    assert model == kernel, _diff(model, kernel)
+
+
+def test_lower_metacopy_whose_data_is_in_no_data_layer(lab: Lab) -> None:
+    """The kernel defers the data-only lookup to open: stat works, open fails with ENOENT."""
+    l1, d1 = lab.lowers
+    lab.file(f"{d1}/other", b"x")
+    with open(f"{l1}/f", "wb") as f:
+        f.truncate(3)
+    os.setxattr(f"{l1}/f", T + "metacopy", b"")
+    os.setxattr(f"{l1}/f", T + "redirect", b"/blobs/missing")
+    opts = "redirect_dir=on,metacopy=on"
+    kernel = lab.kernel(opts, lowers=[l1, ":" + d1])
+    assert kernel["/f"][:3] == ("file", 0o644, 3) and kernel["/f"][4] == "error:2"
+    stack = lab.stack(opts, lower=f"{l1}::{d1}")
+    model = model_snapshot(stack)
+    assert model == kernel, _diff(model, kernel)
+    e = OverlayView(stack).lookup("/f")
+    assert e is not None and e.status == S.METACOPY and e.data_error is not None
+
+
+def test_user_markers_mean_userxattr_rules_however_the_stack_was_told() -> None:
+    """A stack whose markers are user.overlay.* is a userxattr stack: redirects are refused (EPERM) and
+    metacopy is off, also when the namespace was detected or given without --userxattr."""
+    root = tempfile.mkdtemp(prefix="ufs-markers-")
+    os.chmod(root, 0o755)
+    try:
+        lab = Lab(root)
+        l0, l1 = lab.lowers
+        lab.file(f"{l1}/to/b", b"b")
+        lab.mk("u/r")
+        os.setxattr(f"{lab.upper}/r", "user.overlay.redirect", b"/to")
+        os.setxattr(lab.upper, "user.overlay.uuid", b"x" * 16)  # what detection reads: user markers here
+        lab.file(f"{l0}/keep", b"k")
+        chown_tree(root, UID)
+        run = {"lowers": lab.lowers, "upper": lab.upper, "work": lab.work, "mnt": lab.mnt, "options": "userxattr"}
+        out = run_in_userns(run | {"ops": []}, UID)
+        kernel = {k: tuple(v) for k, v in out["after"].items()}
+        assert kernel["/r"] == ERROR
+        for stack in (Stack.build(lab.lowers, lab.upper, lab.work), lab.stack(ns="user")):
+            assert stack.xattr_ns == "user"
+            model = model_snapshot(stack)
+            assert model == kernel, _diff(model, kernel)  # type: ignore[arg-type]
+    finally:
+        remove_tree(root)
+
+
+def test_dot_component_fails_only_where_the_lookup_reaches_it(lab: Lab) -> None:
+    """``/x/..``: EACCES when some lower has a dir ``x`` (the walk reaches ``..``), a plain dir otherwise."""
+    l0, l1 = lab.lowers
+    lab.file(f"{l0}/r/mine", b"m")
+    lab.file(f"{l0}/s/mine", b"m")
+    os.setxattr(f"{l0}/r", T + "redirect", b"/nothere/..")
+    os.setxattr(f"{l0}/s", T + "redirect", b"/x/..")
+    lab.file(f"{l1}/x/f", b"f")
+    k = lab.same("redirect_dir=on")
+    assert k["/r"][0] == "dir" and "/r/mine" in k
+    assert k["/s"] == ERROR

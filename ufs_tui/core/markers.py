@@ -147,8 +147,8 @@ def _read_overlay_xattrs(node: Node, ns: str) -> None:
             if key == "opaque":
                 node.opaque = value == b"y"
                 node.opaque_x = value == b"x"
-            elif key == "redirect" and value:
-                node.redirect = os.fsdecode(value)
+            elif key == "redirect":
+                node.redirect = os.fsdecode(value)  # even empty: the kernel refuses that (redirect_problem)
             elif key == "origin":
                 node.origin = True
         else:  # regular file
@@ -156,13 +156,35 @@ def _read_overlay_xattrs(node: Node, ns: str) -> None:
                 node.metacopy = True
             elif key == "whiteout" and node.size == 0:
                 node.whiteout = "xattr"
-            elif key == "redirect" and value:
+            elif key == "redirect":
                 node.redirect = os.fsdecode(value)
             elif key == "origin":
                 node.origin = True
     if node.whiteout:
         node.metacopy = False
         node.redirect = None
+
+
+def redirect_problem(value: str) -> str | None:
+    """Why the kernel refuses an ``overlay.redirect`` of this value as soon as it reads it, or None.
+
+    As ``ovl_get_redirect_xattr`` checks it: an empty value, a relative one with a ``/``, an absolute one
+    with an empty component (``//``, a trailing ``/``) are invalid (EINVAL). A ``.`` or ``..`` component
+    passes this check and fails later, where the lookup reaches it (EACCES: :func:`dot_component`).
+    """
+    if not value:
+        return "empty redirect: the kernel refuses this lookup (EINVAL)"
+    if value.startswith("/"):
+        if "" in value[1:].split("/"):
+            return f"invalid redirect {value!r} (an empty path component): the kernel refuses this lookup (EINVAL)"
+    elif "/" in value:
+        return f"invalid redirect {value!r} (relative, with a '/'): the kernel refuses this lookup (EINVAL)"
+    return None
+
+
+def dot_component(value: str) -> str:
+    """The refusal for a redirect whose lookup reaches a ``.`` or ``..`` component (EACCES)."""
+    return f"redirect {value!r} looks up '.' or '..': the kernel refuses this lookup (EACCES)"
 
 
 def overlay_xattrs(path: str) -> dict[str, bytes]:

@@ -20,13 +20,17 @@ from dataclasses import dataclass
 
 from . import status as S
 from .errors import StackError
-from .markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
+from .markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, dot_component, probe, redirect_problem
 from .stack import Layer, LayerFS, Stack
 
 Source = tuple[Layer, str]  # (layer, real directory path in that layer)
 # Lookups the kernel refuses because of mount options (OVERLAY-NOTES §2; tests/kernel/test_markers.py).
 _NO_METACOPY = "metacopy file, but the mount has metacopy off: the kernel refuses this lookup (EPERM)"
 _REFUSED = "redirect not followed (userxattr or redirect_dir=nofollow): the kernel refuses this lookup (EPERM)"
+
+
+class _Refused(Exception):
+    """The kernel refuses a lookup at a redirect it reads (the message says why)."""
 
 
 class Entry:
@@ -187,6 +191,13 @@ class Entry:
         extra = self.extra
         return extra.get("redirect") if extra else None
 
+    @property
+    def data_error(self) -> str | None:
+        """Why opening the file fails although the entry itself resolves (a metacopy file whose data is in
+        no data-only layer: the kernel looks for it only on open), else None."""
+        extra = self.extra
+        return extra.get("error") if extra and self.status != S.ERROR else None
+
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Entry({self.path!r}, {self.kind}, {self.status}, {self.layer.name})"
 
@@ -232,7 +243,8 @@ class _Resolution:
     data: tuple[Layer, Node] | None = None
     below: Node | None = None  # the first real entry under the top (for status)
     redirect: str | None = None
-    error: str | None = None
+    error: str | None = None  # the kernel fails the lookup itself: the entry is an error
+    data_error: str | None = None  # the lookup works, reading the data fails
     versions: list[LayerVersion] | None = None
     hidden: list[tuple[Layer, str, str, Layer | None]] | None = None  # (layer, path, fate, by)
 
@@ -268,9 +280,11 @@ class OverlayView:
         self.stack = stack
         self.oci = "oci-whiteouts" in stack.options
         # userxattr implies redirect_dir=nofollow: a redirect met where lookup goes on is then an error (EPERM).
-        self.follow_redirects = not {"userxattr", "redirect_dir=nofollow"} & set(stack.options)
+        # Markers in user.overlay.* are honoured only by userxattr mounts: such a stack is one, however it was told.
+        options = set(stack.options) | ({"userxattr"} if stack.xattr_ns == "user" else set())
+        self.follow_redirects = not {"userxattr", "redirect_dir=nofollow"} & options
         # Likewise a metacopy file is EPERM with metacopy=off (userxattr implies it); unknown options: assume on.
-        self.metacopy_on = not {"userxattr", "metacopy=off"} & set(stack.options)
+        self.metacopy_on = not {"userxattr", "metacopy=off"} & options
         self._dirs: dict[str, tuple[Source, ...]] = {}
         self._listings: dict[str, list[Entry]] = {}
         self.errors: dict[str, str] = {}  # real dir -> problem (unreadable dirs met while listing)
@@ -859,10 +873,11 @@ class OverlayView:
             extra = extra or {}
             extra["data"] = res.data[1].path
             extra["data_layer"] = res.data[0].name
-        if res.error:
+        problem = res.error or res.data_error
+        if problem:
             extra = extra or {}
-            extra["error"] = res.error
-        status = classify(top, layer, res.below, len(res.sources or ()), res.error)
+            extra["error"] = problem
+        status = classify(top, layer, res.below, len(res.sources or ()), res.error, res.redirect is not None)
         return Entry(
             path,
             top.kind,
@@ -894,132 +909,145 @@ class OverlayView:
         seq: list[tuple[Layer, str | None]] = list(psources if present is None else present)
         lookup_name = name
         abs_path: str | None = None
+        last_abs = False  # the last redirect followed was absolute (data-only layers are looked up then)
         stop_fate: str | None = None
         stopper: Layer | None = None
         need_data = False
         below_done = True  # an upper non-dir keeps looking for what it sits on (copied-up vs new)
         i = 0
-        while i < len(seq):
-            layer, pdir = seq[i]
-            i += 1
-            if stop_fate is not None and not want_versions and below_done:
-                break
-            if abs_path is not None:
-                node, walk_stop = self._walk_abs(layer, abs_path, get)
-                path = layer.real(abs_path)
-            else:
-                assert pdir is not None
-                path = pdir + "/" + lookup_name
-                node, walk_stop = get(layer, pdir, lookup_name), False
-            if node is None:
-                if walk_stop and stop_fate is None:
-                    stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
-                continue
-            if stop_fate is not None:
-                if not below_done:
-                    below_done = True
-                    if not node.whiteout:
-                        res.below = node
-                if want_versions:
-                    versions.append(LayerVersion(layer, path, node, stop_fate, stopper))
-                continue
-            if node.whiteout:
-                if want_versions:
-                    versions.append(LayerVersion(layer, path, node, S.F_WHITEOUT))
-                stop_fate, stopper = S.F_WHITED_OUT, layer
-                if need_data:
-                    res.error = "metacopy file has no data below it (whited out)"
-                    need_data = False
-                continue
-            if res.top is None:
-                res.top, res.top_layer = node, layer
-                res.top_dir = pdir if abs_path is None else None
-                if want_versions:
-                    versions.append(LayerVersion(layer, path, node, S.VISIBLE))
-                if node.is_dir:
-                    res.sources = [(layer, path)]
-                    if node.opaque:
-                        stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
-                    elif node.redirect:
-                        res.redirect = node.redirect
-                        if not self.follow_redirects and self._redirect_read(layer):
-                            res.error = _REFUSED
-                            break
-                        seq, i, lookup_name, abs_path = self._redirect(
-                            node.redirect, layer, seq, i, lookup_name, abs_path, psources
-                        )
-                    elif walk_stop:
-                        stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
-                elif node.metacopy:
-                    if not self.metacopy_on:
-                        res.error = _NO_METACOPY
-                        break
-                    need_data = True
-                    if node.redirect:
-                        res.redirect = node.redirect
-                        seq, i, lookup_name, abs_path = self._redirect(
-                            node.redirect, layer, seq, i, lookup_name, abs_path, psources
-                        )
-                else:
-                    stop_fate, stopper = S.F_SHADOWED, layer
-                    below_done = layer.role != "upper"
-                continue
-            if res.below is None:
-                res.below = node
-            if res.top.is_dir:
-                if node.is_dir:
-                    assert res.sources is not None
-                    res.sources.append((layer, path))
-                    if want_versions:
-                        versions.append(LayerVersion(layer, path, node, S.F_MERGED))
-                    if node.opaque or walk_stop:
-                        stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
-                    elif node.redirect:
-                        if not self.follow_redirects and self._redirect_read(layer):
-                            res.error = _REFUSED
-                            break
-                        seq, i, lookup_name, abs_path = self._redirect(
-                            node.redirect, layer, seq, i, lookup_name, abs_path, psources
-                        )
-                else:
-                    if want_versions:
-                        versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
-                    stop_fate, stopper = S.F_SHADOWED, res.top_layer
-                continue
-            if need_data:
-                if node.kind == "file":
-                    res.data = (layer, node)
-                    if want_versions:
-                        versions.append(LayerVersion(layer, path, node, S.F_DATA))
-                    if node.metacopy:
-                        if node.redirect:
-                            seq, i, lookup_name, abs_path = self._redirect(
-                                node.redirect, layer, seq, i, lookup_name, abs_path, psources
-                            )
-                        continue
-                    need_data = False
-                    stop_fate, stopper = S.F_SHADOWED, res.top_layer
-                else:
-                    res.error = f"metacopy file has no data below it (a {node.kind} is there)"
-                    need_data = False
-                    if want_versions:
-                        versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
-                    stop_fate, stopper = S.F_SHADOWED, res.top_layer
-                continue
-            if want_versions:
-                versions.append(LayerVersion(layer, path, node, stop_fate or S.F_SHADOWED, stopper or res.top_layer))
-        if need_data:
-            if (res.data is None or res.data[1].metacopy) and abs_path is not None:
-                for layer in self.stack.data_layers:
+
+        def follow(value: str, layer: Layer) -> None:
+            """The kernel reads this redirect: later layers are looked up where it points (or it refuses)."""
+            nonlocal seq, i, lookup_name, abs_path, last_abs
+            problem = redirect_problem(value)
+            if problem is not None:
+                raise _Refused(problem)
+            if not self.follow_redirects:
+                raise _Refused(_REFUSED)
+            seq, i, lookup_name, abs_path = self._redirect(value, layer, seq, i, lookup_name, abs_path, psources)
+            last_abs = value.startswith("/")
+            if lookup_name in (".", "..") and abs_path is None and i < len(seq):
+                raise _Refused(dot_component(value))  # the next layer is asked for "." or ".."
+
+        try:
+            while i < len(seq):
+                layer, pdir = seq[i]
+                i += 1
+                if stop_fate is not None and not want_versions and below_done:
+                    break
+                if abs_path is not None:
+                    node, walk_stop = self._walk_abs(layer, abs_path, get)
                     path = layer.real(abs_path)
-                    node = self._probe_direct(layer, *posixpath.split(path))
-                    if node is not None and node.kind == "file":
+                else:
+                    assert pdir is not None
+                    path = pdir + "/" + lookup_name
+                    node, walk_stop = get(layer, pdir, lookup_name), False
+                if node is None:
+                    if walk_stop and stop_fate is None:
+                        stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                    continue
+                if stop_fate is not None:
+                    if not below_done:
+                        below_done = True
+                        if not node.whiteout:
+                            res.below = node
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, stop_fate, stopper))
+                    continue
+                if node.whiteout:
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, S.F_WHITEOUT))
+                    stop_fate, stopper = S.F_WHITED_OUT, layer
+                    if need_data:
+                        res.error = "metacopy file has no data below it (whited out)"
+                        need_data = False
+                    continue
+                if res.top is None:
+                    res.top, res.top_layer = node, layer
+                    res.top_dir = pdir if abs_path is None else None
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, S.VISIBLE))
+                    if node.is_dir:
+                        res.sources = [(layer, path)]
+                        if node.opaque:
+                            stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                        elif node.redirect is not None and self._redirect_read(layer):
+                            res.redirect = node.redirect
+                            follow(node.redirect, layer)
+                        elif walk_stop:
+                            stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                    elif node.metacopy:
+                        if not self.metacopy_on:
+                            res.error = _NO_METACOPY
+                            break
+                        need_data = True
+                        if node.redirect is not None:
+                            res.redirect = node.redirect
+                            follow(node.redirect, layer)
+                    else:
+                        stop_fate, stopper = S.F_SHADOWED, layer
+                        below_done = layer.role != "upper"
+                    continue
+                if res.below is None:
+                    res.below = node
+                if res.top.is_dir:
+                    if node.is_dir:
+                        assert res.sources is not None
+                        res.sources.append((layer, path))
+                        if want_versions:
+                            versions.append(LayerVersion(layer, path, node, S.F_MERGED))
+                        if node.opaque or walk_stop:
+                            stop_fate, stopper = S.F_OPAQUE_HIDDEN, layer
+                        elif node.redirect is not None and self._redirect_read(layer):
+                            follow(node.redirect, layer)
+                    else:
+                        if want_versions:
+                            versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
+                        stop_fate, stopper = S.F_SHADOWED, res.top_layer
+                    continue
+                if need_data:
+                    if node.kind == "file":
                         res.data = (layer, node)
                         if want_versions:
                             versions.append(LayerVersion(layer, path, node, S.F_DATA))
-                        break
-            if res.data is None or res.data[1].metacopy:
-                res.error = "metacopy file has no data below it"
+                        if node.metacopy:
+                            if node.redirect is not None:
+                                follow(node.redirect, layer)
+                            continue
+                        need_data = False
+                        stop_fate, stopper = S.F_SHADOWED, res.top_layer
+                    else:
+                        res.error = f"metacopy file has no data below it (a {node.kind} is there)"
+                        need_data = False
+                        if want_versions:
+                            versions.append(LayerVersion(layer, path, node, S.F_SHADOWED, res.top_layer))
+                        stop_fate, stopper = S.F_SHADOWED, res.top_layer
+                    continue
+                if want_versions:
+                    fate, by = stop_fate or S.F_SHADOWED, stopper or res.top_layer
+                    versions.append(LayerVersion(layer, path, node, fate, by))
+        except _Refused as refusal:
+            res.error = str(refusal)
+            need_data = False
+        # The last metacopy copy found: in a normal lower (the kernel has counted a lower entry), or the upper's own.
+        in_lower = res.data is not None or (res.top_layer is not None and res.top_layer.role == "lower")
+        if need_data and in_lower and last_abs and self.stack.data_layers:
+            # The kernel looks data-only layers up lazily, from a metacopy copy in a normal lower whose (last)
+            # redirect is absolute: the entry stands; only opening it fails when no data layer has the file.
+            assert abs_path is not None
+            for layer in self.stack.data_layers:
+                path = layer.real(abs_path)
+                node = self._probe_direct(layer, *posixpath.split(path))
+                if node is not None and node.kind == "file":
+                    res.data = (layer, node)
+                    if want_versions:
+                        versions.append(LayerVersion(layer, path, node, S.F_DATA))
+                    break
+            else:
+                res.data_error = f"no data-only layer has {abs_path}: opening the file fails (ENOENT)"
+            need_data = False
+        if need_data and (res.data is None or res.data[1].metacopy):
+            res.error = "metacopy file has no data below it"
         if want_versions:
             res.versions = versions
         return res
@@ -1041,7 +1069,8 @@ class OverlayView:
         """Follow a redirect: later layers are looked up at another name or absolute path."""
         if value.startswith("/"):
             below = self.stack.lowers if layer.role == "upper" else self.stack.lowers[layer.index + 1 :]
-            return [(lower, None) for lower in below], 0, lookup_name, normpath(value)
+            # As the kernel walks it, not normalised: a ".." in it fails the lookup where it is reached.
+            return [(lower, None) for lower in below], 0, lookup_name, value
         if "/" in value:
             return seq, i, lookup_name, abs_path  # the kernel rejects such a relative redirect
         if abs_path is not None:
@@ -1063,6 +1092,8 @@ class OverlayView:
         real = layer.path
         stop = False
         for k, part in enumerate(parts):
+            if part in (".", ".."):  # reached: every component before it is a dir in this layer
+                raise _Refused(dot_component(abs_path))
             parent, real = real, posixpath.join(real, part)
             last = k == len(parts) - 1
             node = get(layer, parent, part) if last else self._probe_direct(layer, parent, part)
@@ -1082,16 +1113,23 @@ def _marker_xattrs(ns: str) -> frozenset[str]:
     return frozenset(f"{ns}.overlay.{key}" for key in ("opaque", "redirect", "metacopy", "whiteout"))
 
 
-def classify(top: Node, layer: Layer, below: Node | None, nsources: int, error: str | None) -> str:
-    """The status of a merged entry from its topmost copy and what lies under it."""
+def classify(
+    top: Node, layer: Layer, below: Node | None, nsources: int, error: str | None, redirected: bool = False
+) -> str:
+    """The status of a merged entry from its topmost copy and what lies under it.
+
+    ``redirected``: the kernel followed a redirect of the top copy (a dir's, or a metacopy file's; a
+    plain file's stray redirect xattr, or one in the bottom lower, is never read). A metacopy file is
+    ``metacopy`` even when renamed (its redirect is in ``Entry.redirect``).
+    """
     if error:
         return S.ERROR
     if top.is_dir and top.opaque:
         return S.OPAQUE
-    if top.redirect:
-        return S.REDIRECT
     if top.metacopy:
         return S.METACOPY
+    if redirected:
+        return S.REDIRECT
     if layer.role != "upper":
         return S.LOWER
     if top.is_dir:

@@ -430,7 +430,9 @@ class Explorer:
         content_path = shown.path
         if source is None and entry is not None and entry.kind == "file":
             content_path = entry.source  # a metacopy file's data lives below
-        if node.kind == "file" or (source is None and entry is not None and entry.kind == "file"):
+        if source is None and entry is not None and entry.data_error:
+            d.content = Content("error", size=entry.size, message=entry.data_error)
+        elif node.kind == "file" or (source is None and entry is not None and entry.kind == "file"):
             d.content = read_content(content_path, CONTENT_CAP)
             d.content_path = alias(content_path)
         elif node.kind in ("fifo", "chardev", "blockdev", "socket"):
