@@ -13,7 +13,7 @@ import stat
 from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import make_app
 
-from .helpers import goto, row, settle, text_of
+from .helpers import goto, row, settle, text_of, wait_until
 
 
 def _details_text(app: object) -> str:
@@ -84,3 +84,33 @@ async def test_entry_that_vanishes_after_listing(tmp_layers: str) -> None:
         await pilot.press("r")  # reload: the row goes, the app lives on
         await settle(pilot)
         assert "/d/gone" not in merged.nodes and "/d/keep" in merged.nodes
+
+
+async def test_escape_sequences_in_names_never_reach_the_screen(tmp_layers: str) -> None:
+    """A copied-up file whose name holds an OSC title sequence and a newline: the diff header shows escapes;
+    a lower root whose name holds one and goes missing: the status line shows escapes."""
+    name = "t\x1b]0;PWNED\x07\nx"
+    low, up = os.path.join(tmp_layers, "l\x1b]0;PWN2\x07"), os.path.join(tmp_layers, "u")
+    os.makedirs(low)
+    os.makedirs(up)
+    for layer, data in ((low, "x\n"), (up, "y\n")):
+        with open(os.path.join(layer, name), "w") as f:
+            f.write(data)
+    stack = Stack.build([low], upper=up, xattr_ns="user")
+    app = make_app(stack, live=True)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(pilot)
+        merged = app.pane_tree("merged")
+        await goto(pilot, merged, "/" + name)
+        d = app.details
+        assert d is not None and d.diff
+        assert "\x1b" not in d.diff and "\x07" not in d.diff
+        assert "t\\x1b]0;PWNED\\x07\\nx" in d.diff  # the header names the file, escaped, on one line
+        assert "\x1b" not in _details_text(app)
+        os.rename(low, low + "-away")
+        await wait_until(pilot, lambda: app.missing == [low], "the missing lower to be noticed")
+        status = str(app.query_one("#status").render())
+        assert "missing" in status and "\x1b" not in status and "\\x1b" in status
+        os.rename(low + "-away", low)
+        await wait_until(pilot, lambda: app.missing == [], "the lower to come back")
+        await settle(pilot)

@@ -80,3 +80,27 @@ async def test_layer_root_that_vanishes_and_returns(tmp_layers: str) -> None:
         os.rename(moved, up)
         await wait_until(pilot, lambda: app.missing == [] and "/u" in merged.nodes, "the upper to come back")
         await settle(pilot)
+
+
+async def test_a_name_that_is_not_utf8_does_not_stop_live_updates(tmp_layers: str) -> None:
+    """watchfiles cannot decode such a path and its watcher dies: the app restarts it, re-reads, carries on."""
+    low, up = os.path.join(tmp_layers, "lower"), os.path.join(tmp_layers, "upper")
+    os.makedirs(low)
+    os.makedirs(up)
+    stack = Stack.build([low], upper=up, xattr_ns="user")
+    app = make_app(stack, live=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: app.watch_ready, "the watcher to start")
+        merged = app.pane_tree("merged")
+        with open(os.fsencode(up) + b"/bad\xff", "w") as f:
+            f.write("x\n")
+        bad = os.fsdecode(b"/bad\xff")
+        await wait_until(pilot, lambda: bad in merged.nodes, "the undecodable name to show")
+        with open(os.path.join(up, "after"), "w") as f:
+            f.write("y\n")
+        await wait_until(pilot, lambda: "/after" in merged.nodes, "a later file to show: still live")
+        assert app.watch_restarts >= 1  # it did die on the name, and was started again
+        os.remove(os.fsencode(up) + b"/bad\xff")
+        await wait_until(pilot, lambda: bad not in merged.nodes, "the undecodable name to go")
+        await settle(pilot)

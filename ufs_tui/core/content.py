@@ -16,6 +16,8 @@ import stat
 from dataclasses import dataclass
 from typing import Literal
 
+from .display import printable
+
 DEFAULT_CAP = 256 * 1024
 
 ContentKind = Literal["text", "binary", "none", "error"]
@@ -132,7 +134,11 @@ def hexdump(data: bytes, width: int = 16) -> str:
 
 
 def unified_diff(old: str, new: str, old_label: str, new_label: str, cap: int = DEFAULT_CAP) -> tuple[str, str]:
-    """(diff text, note) of two regular files; the diff is empty with a note when it cannot be made."""
+    """(diff text, note) of two regular files; the diff is empty with a note when it cannot be made.
+
+    The labels (paths, which may hold any byte) are made printable here: the diff is text to show.
+    """
+    old_label, new_label = printable(old_label), printable(new_label)
     a, b = read_content(old, cap), read_content(new, cap)
     for c, label in ((a, old_label), (b, new_label)):
         if c.kind in ("none", "error"):

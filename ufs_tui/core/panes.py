@@ -125,8 +125,6 @@ def layer_items(
     out: list[Item] = []
     for e in entries:
         status, note = _fate_of(full, layer, path, e.name, fates, parent_status)
-        if status in (S.OPAQUE, S.REDIRECT) and e.layer.role == "lower" and e.redirect:
-            note = f"redirect to {e.redirect}"
         out.append(Item(e.name, join(path, e.name), e.kind, status, e.real_path, note, e.target))
     for h in hidden:
         if h.status != S.WHITEOUT:
@@ -173,8 +171,8 @@ def _fates(full: OverlayView, layer: Layer, path: str) -> dict[str, tuple[str, s
     for e in entries:
         if e.name in out:
             continue
-        if e.layer == layer:
-            out[e.name] = (e.status, f"from {e.redirect}" if e.redirect else "")
+        if e.layer == layer:  # this layer's own copy is the one shown: its redirect is a marker here
+            out[e.name] = (e.status, f"redirect to {e.redirect}" if e.redirect else "")
         elif e.sources is not None and any(src_layer == layer for src_layer, _ in e.sources):
             out[e.name] = (S.MERGED, f"merged into {e.layer.name}")
         elif e.extra and e.extra.get("data_layer") == layer.name:

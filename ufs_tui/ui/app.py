@@ -28,6 +28,7 @@ from textual.widgets import Footer, OptionList, Static, Tree
 from textual.worker import Worker, get_current_worker
 
 from ..core.content import is_dir
+from ..core.display import printable
 from ..core.errors import UfsError
 from ..core.layers_ops import Plan, commit, commit_remount, fresh_sibling, plan_commit, plan_squash, squash
 from ..core.layerstats import LayerCounts, stack_to_json
@@ -153,6 +154,7 @@ class UfsApp(App[int]):
         self._counts_timer: Timer | None = None
         self._stop_watch = threading.Event()
         self.watch_ready = False  # the watcher has reported once: events from now on are seen
+        self.watch_restarts = 0  # watchers that died on a name that is not UTF-8 and were started again
         self._watch_started = False
         self.backend = "auto"  # how `m` mounts: auto (kernel for root, userns otherwise), kernel, userns, fuse
         self.manager: MountManager | None = None  # made on the first mount; unmounts everything on exit
@@ -869,14 +871,14 @@ class UfsApp(App[int]):
         if self.flt.statuses is not None:
             bits.append(f"  statuses: {len(self.flt.statuses)} shown", style="bold yellow")
         for path in self.missing:
-            bits.append(f"  missing: {self.alias(path)}", style="bold red")
+            bits.append(f"  missing: {printable(self.alias(path))}", style="bold red")
         if self.mount_busy:
             bits.append(f"  {self.mount_busy}…", style="bold yellow")
         if self.handle is not None:
-            bits.append(f"  {self.handle.note}", style="bold cyan")
+            bits.append(f"  {printable(self.handle.note)}", style="bold cyan")
             bits.append("  (u unmounts)", style="dim")
         for note in self.options.notes:
-            bits.append(f"  {note}", style="dim")
+            bits.append(f"  {printable(note)}", style="dim")
         if bits != self._status_shown:  # unchanged text: no repaint
             self._status_shown = bits
             self.query_one("#status", Static).update(bits, layout=False)  # one line of a fixed height
@@ -886,6 +888,7 @@ class UfsApp(App[int]):
         """Watch every layer root (and the mount point) with watchfiles, in a thread (setting up inotify on
         a big tree takes a second); restart when a root goes or comes back."""
         from watchfiles import watch
+        from watchfiles._rust_notify import WatchfilesRustInternalError
 
         stop = self._stop_watch
         try:
@@ -919,6 +922,12 @@ class UfsApp(App[int]):
                             break
                 except OSError:
                     stop.wait(0.5)
+                except WatchfilesRustInternalError:
+                    # An event for a path that is not valid UTF-8: watchfiles cannot hand it over and its watcher
+                    # dies. Start a new one, and read everything again once it runs (what changed was not seen).
+                    self.watch_ready = False
+                    self.watch_restarts += 1
+                    stop.wait(0.1)
         except RuntimeError:  # the app is closing: call_from_thread has nowhere to go
             if self.is_running and not stop.is_set():
                 raise
