@@ -109,10 +109,23 @@ def _write_tree(root: str, files: dict[str, str]) -> None:
 
 
 def build_demo(parent: str | None = None, mode: str = "auto") -> Demo:
-    """Make the demo stack under a new temp dir. ``mode``: auto, kernel, userns or handmade."""
+    """Make the demo stack under a new temp dir. ``mode``: auto, kernel, userns or handmade.
+
+    ``auto`` mounts (as root; in a user namespace otherwise) and, when that mount is refused (no overlay
+    in this kernel, user namespaces disabled), makes the markers by hand instead and says why.
+    """
     root = tempfile.mkdtemp(prefix="ufs-tui-demo-", dir=parent)
     try:
-        return _build(root, mode)
+        try:
+            return _build(root, mode)
+        except UfsError as e:
+            if mode != "auto":
+                raise
+            remove_tree(root)
+            os.mkdir(root, 0o700)
+            demo = _build(root, "handmade")
+            demo.notes.insert(0, f"the mount was refused, so the markers were made by hand ({e})")
+            return demo
     except BaseException:
         remove_tree(root)
         raise
