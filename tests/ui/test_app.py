@@ -259,3 +259,21 @@ async def test_big_dir_loads_in_chunks(tmp_layers: str) -> None:
         assert merged.cursor_path() == "/big/f00002"
         await settle(pilot)  # the other panes follow once the cursor rests
         assert app.pane_tree("lower").cursor_path() == "/big/f00002"
+
+
+async def test_cursor_follows_a_redirected_dir_both_ways(root_mount: None, demo: Demo) -> None:
+    """docs/ was renamed to manual/ (a redirect): the merged /manual/readme.md is lower:0's /docs/readme.md,
+    and the Lower pane's /docs/readme.md is the merged /manual/readme.md."""
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        merged, lower = app.pane_tree("merged"), app.pane_tree("lower")
+        await goto(pilot, merged, "/manual/readme.md")
+        await settle(pilot)
+        assert lower.cursor_path() == "/docs/readme.md"
+        assert "absent" not in text_of(app.query_one("#where-lower"))
+        await goto(pilot, merged, "/etc")
+        await goto(pilot, lower, "/docs/readme.md")
+        await settle(pilot)
+        assert merged.cursor_path() == "/manual/readme.md"
+        assert "absent" not in text_of(app.query_one("#where-merged"))

@@ -282,9 +282,10 @@ class UfsApp(App[int]):
         path = self.current_path
         if path is None or not self.is_running:
             return
+        merged = self.explorer.merged_path_of(self.source_of(self.current_pane), path)
         for t in self.trees():
             if t.pane != self.current_pane:
-                t.reveal(path)
+                t.reveal(merged if t.pane == "merged" else self.explorer.path_in(self.source_of(t.pane), merged))
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
         self._follow_expansion(event.control, event.node.data, True)
@@ -335,7 +336,8 @@ class UfsApp(App[int]):
     @work(thread=True, exclusive=True, group="details", exit_on_error=False)
     def load_details(self, path: str, pane: str) -> None:
         worker = get_current_worker()
-        wheres = {p: self.explorer.where(self.source_of(p), path) for p in PANES if self._pane_has_source(p)}
+        merged = self.explorer.merged_path_of(self.source_of(pane), path)  # where() takes merged paths
+        wheres = {p: self.explorer.where(self.source_of(p), merged) for p in PANES if self._pane_has_source(p)}
         d = self.explorer.details(self.source_of(pane), path, self.alias)
         if worker.is_cancelled:
             return

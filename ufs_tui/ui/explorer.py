@@ -301,6 +301,21 @@ class Explorer:
                 return join(real[len(root) :] or "/", name)
         return path
 
+    def merged_path_of(self, source: PaneSource, path: str) -> str:
+        """Where ``path`` of ``source``'s own tree shows in the merged view: the same path, unless its dir
+        feeds a merged dir of another name (a renamed dir: lower ``/docs/x`` is merged ``/manual/x``). Only
+        merged dirs already read are known; the inverse of :meth:`path_in`."""
+        path = normpath(path)
+        if source is None or path == "/":
+            return path
+        parent, name = path.rsplit("/", 1)
+        real = source.path.rstrip("/") + (parent or "")
+        with self.lock:
+            dirs = self.full.merged_dirs_for(real)
+        if not dirs or (parent or "/") in dirs:
+            return path
+        return join(dirs[0], name)
+
     def where(self, source: PaneSource, path: str) -> tuple[str | None, str]:
         with self.lock:
             return where(self.full, source, path)
