@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     try:
         return _dispatch(args, out)
     except UfsError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
     except BrokenPipeError:
         return 0
@@ -264,6 +264,13 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     raise AssertionError(args.command)  # pragma: no cover
 
 
+def _error(e: Exception) -> None:
+    """The one line an error prints: a path in it may hold any byte, so it is made printable."""
+    from .core.display import printable
+
+    print(f"{PROG}: error: {printable(str(e))}", file=sys.stderr)
+
+
 def _warn(errors: dict[str, str]) -> int:
     from .core.display import printable
 
@@ -279,7 +286,7 @@ def _open_ui(argv: list[str]) -> int:
     try:
         stack = stack_from_args(args)
     except UfsError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
     return _run_ui(stack, mount_point=_overlay_mount_point(args.source))
 

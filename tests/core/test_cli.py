@@ -483,6 +483,18 @@ def test_error_file_as_layer(tmp_path: Path, command: str) -> None:
     one_error_line(ufs(command, "--lower", str(tmp_path / "l"), "--upper", str(f)), str(f), "not a directory")
 
 
+@pytest.mark.parametrize("command", ["tree", "diff"])
+def test_error_names_a_hostile_path_on_one_safe_line(tmp_path: Path, command: str) -> None:
+    """A missing layer whose name holds a newline and an escape sequence: one line, escaped, no raw control byte."""
+    (tmp_path / "l").mkdir()
+    missing = str(tmp_path / "no\nsuch\x1b]0;PWNED\x07")
+    r = ufs(command, "--lower", missing, "--upper", str(tmp_path / "l"))
+    err = os.fsdecode(r.stderr)
+    assert r.returncode == 2
+    assert err.count("\n") == 1 and "\x1b" not in err and "\x07" not in err
+    assert "no\\nsuch\\x1b]0;PWNED\\x07" in err and "does not exist" in err
+
+
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
