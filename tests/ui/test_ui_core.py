@@ -96,3 +96,56 @@ def test_path_in_a_layer_follows_a_redirected_dir(root_mount: None) -> None:
         assert explorer.path_in(l0, "/etc/config") == "/etc/config"
         assert explorer.path_in(None, "/manual/readme.md") == "/manual/readme.md"
         assert explorer.path_in(l0, "/no/such/thing") == "/no/such/thing"
+
+
+def test_unreadable_dirs_and_unstatable_entries_are_said_so(tmp_path: object) -> None:
+    """As uid 65534: a root-only dir in a layer is reported as unreadable (its entries missing), and an entry
+    that cannot even be lstat'ed (its dir has no x bit) shows why instead of made-up metadata."""
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tests.conftest import need
+    from tests.kernel.layers import python_for
+
+    need(os.geteuid() == 0, "needs root to run as another uid")
+    need(shutil.which("setpriv") is not None, "needs setpriv (util-linux)")
+    root = tempfile.mkdtemp(prefix="ufs-unreadable-")
+    try:
+        os.chmod(root, 0o755)
+        low = os.path.join(root, "l")
+        for d in ("locked", "noexec"):
+            os.makedirs(os.path.join(low, d))
+            with open(os.path.join(low, d, "inner"), "w") as f:
+                f.write("x\n")
+        os.chmod(os.path.join(low, "locked"), 0o700)  # root's: uid 65534 cannot list it
+        os.chmod(os.path.join(low, "noexec"), 0o644)  # listable, but nothing in it can be lstat'ed
+        script = (
+            "import json, sys\n"
+            "from ufs_tui.core.stack import Stack\n"
+            "from ufs_tui.ui.explorer import Explorer, ViewFilter\n"
+            "e = Explorer(Stack.build([sys.argv[1]], xattr_ns='user'))\n"
+            "flt = ViewFilter()\n"
+            "e.items(None, '/', 'lower', flt); e.items(None, '/locked', 'lower', flt)\n"
+            "e.items(None, '/noexec', 'lower', flt)\n"
+            "d = e.details(None, '/locked', str)\n"
+            "n = e.details(None, '/noexec/inner', str)\n"
+            "print(json.dumps({'unreadable': e.unreadable(None, '/locked'), 'meta': d.meta, 'inner': n.meta}))\n"
+        )
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python_for(65534), "-c", script, low]
+        env = dict(os.environ, PYTHONPATH=repo, PYTHONDONTWRITEBYTECODE="1")
+        r = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["unreadable"] == [[os.path.join(low, "locked"), "Permission denied"]]
+        assert ["unreadable", f"{low}/locked: Permission denied (its entries are missing)"] in out["meta"]
+        inner = dict(map(tuple, out["inner"]))
+        assert inner["type"] == "unknown" and "ermission denied" in inner["error"]
+        assert "owner" not in inner and "mtime" not in inner  # nothing made up
+    finally:
+        for dirpath, dirnames, _ in os.walk(root):
+            for n in dirnames:
+                os.chmod(os.path.join(dirpath, n), 0o755)
+        shutil.rmtree(root)

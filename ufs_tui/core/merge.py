@@ -571,6 +571,8 @@ class OverlayView:
         except OSError as e:
             self.errors[real] = e.strerror or str(e)
             return None
+        if self.errors:
+            self.errors.pop(real, None)  # readable again
         return _DirListing(names, wh, opaque)
 
     def _probe_direct(self, layer: Layer, parent: str, name: str) -> Node | None:
@@ -613,22 +615,28 @@ class OverlayView:
         (recorded in :attr:`errors`)."""
         try:
             with os.scandir(real) as it:
-                return {de.name: de for de in it}
+                got = {de.name: de for de in it}
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
             self.errors[real] = e.strerror or str(e)
             return None
+        if self.errors:
+            self.errors.pop(real, None)  # readable again
+        return got
 
     def _listdir(self, real: str) -> list[str] | None:
         """The names in one real dir (layers on disk); None if it is gone or unreadable (recorded in :attr:`errors`)."""
         try:
-            return os.listdir(real)
+            got = os.listdir(real)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
             self.errors[real] = e.strerror or str(e)
             return None
+        if self.errors:
+            self.errors.pop(real, None)  # readable again
+        return got
 
     def _scan_eager(self, path: str, sources: tuple[Source, ...]) -> list[Entry]:
         """:meth:`_scan_lazy` for a caller that reads every entry's mode, size and target (no lazy entries).

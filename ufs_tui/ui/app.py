@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import gc
 import json
+import os
+import select
 import signal
 import sys
 import threading
@@ -33,8 +36,8 @@ from ..core.errors import UfsError
 from ..core.layers_ops import Plan, commit, commit_remount, fresh_sibling, plan_commit, plan_squash, squash
 from ..core.layerstats import LayerCounts, stack_to_json
 from ..core.merge import join
-from ..core.mount import MountHandle, MountManager, mount_options, resolve_backend, target_problem
-from ..core.mount_errors import MountError, Problem
+from ..core.mount import MountHandle, MountManager, RemountError, mount_options, resolve_backend, target_problem
+from ..core.mount_errors import MountError, Problem, one_line
 from ..core.panes import Item
 from ..core.stack import Layer, Stack
 from ..core.watch import Changes
@@ -46,7 +49,7 @@ from .screens.filter import StatusFilterScreen
 from .screens.help import HelpScreen, LegendScreen
 from .screens.mounts import MountsScreen
 from .screens.search import SearchScreen
-from .screens.stack import EditResult, StackEditor, mount_opts, stack_problems
+from .screens.stack import EditResult, StackEditor, mount_opts, stack_problems, stack_warnings
 from .threads import call_back
 from .widgets.details import DetailsPanel, Prerendered, render_details
 from .widgets.labels import status_words
@@ -58,6 +61,7 @@ TITLES = {"lower": "Lower", "upper": "Upper", "merged": "Merged"}
 DEBOUNCE_MS = 20  # watchfiles: wait this long for more events...
 MAX_BATCH_MS = 100  # ...but never longer than this before reporting a burst
 UNMOUNT_TRIES = 10  # a busy mount is retried for about a second before it is reported
+HANGUP_GRACE = 10.0  # seconds the loop gets to leave after the terminal went away (see watch_hangup)
 SWITCH_INTERVAL = 0.001  # seconds: how soon a worker thread must hand the GIL back to the UI
 # The other two panes follow the cursor once it rests this long (seconds), or at the latest after FOLLOW_MAX:
 # a key held down repaints only the focused pane (three scrolling panes cost three times the repaint).
@@ -155,6 +159,7 @@ class UfsApp(App[int]):
         self._stop_watch = threading.Event()
         self.watch_ready = False  # the watcher has reported once: events from now on are seen
         self.watch_restarts = 0  # watchers that died on a name that is not UTF-8 and were started again
+        self._told_unreadable: set[str] = set()  # real dirs the user was told cannot be read
         self._watch_started = False
         self.backend = "auto"  # how `m` mounts: auto (kernel for root, userns otherwise), kernel, userns, fuse
         self.manager: MountManager | None = None  # made on the first mount; unmounts everything on exit
@@ -208,6 +213,7 @@ class UfsApp(App[int]):
         self.call_after_refresh(self.pane_tree("merged").focus)
         self.update_status()
         self.start_counts()
+        self.watch_hangup()
         if not self.is_headless:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM):
@@ -224,6 +230,50 @@ class UfsApp(App[int]):
         """SIGHUP / SIGTERM: leave like 'q' does, so the terminal is restored and the caller cleans up."""
         self._stop_watch.set()
         self.exit(128 + signum, return_code=128 + signum)
+
+    def watch_hangup(self) -> None:
+        """Notice a terminal that went away without a SIGHUP (a program started with ``su -c`` or ``setsid``
+        has no controlling terminal, so closing the window sends it nothing; reads of stdin then just
+        return nothing, forever): a thread polls stdin for POLLHUP / POLLNVAL / POLLERR and then does what
+        SIGHUP does (:meth:`_on_signal`: leave, unmounting what the app mounted; exit status 129). Should
+        the loop not get there, the thread unmounts and ends the process itself after HANGUP_GRACE."""
+        if self.is_headless:
+            return
+        try:
+            fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
+            if fd < 0 or not os.isatty(fd):
+                return
+        except (OSError, ValueError):
+            return
+        loop = asyncio.get_running_loop()
+        gone = select.POLLHUP | select.POLLNVAL | select.POLLERR
+
+        def watch() -> None:
+            poller = select.poll()
+            poller.register(fd, 0)  # no events asked for: only hangup, error and a closed fd are reported
+            while True:
+                if not self.is_running:
+                    return
+                try:
+                    events = poller.poll(500)
+                except OSError:
+                    continue
+                if any(ev & gone for _, ev in events):
+                    break
+            try:
+                loop.call_soon_threadsafe(self._on_signal, signal.SIGHUP)
+            except RuntimeError:
+                return  # the loop is closed: the app has ended (and cleaned up)
+            deadline = time.monotonic() + HANGUP_GRACE
+            pause = threading.Event()
+            while self.is_running and time.monotonic() < deadline:
+                pause.wait(0.1)
+            if self.is_running:  # the loop is stuck: clean up and end here, as SIGHUP's default would
+                if self.manager is not None:
+                    self.manager.unmount_all()
+                os._exit(128 + signal.SIGHUP)
+
+        threading.Thread(target=watch, name="ufs-hangup", daemon=True).start()
 
     def alias(self, path: str) -> str:
         for prefix, shown in self.options.aliases.items():
@@ -314,6 +364,15 @@ class UfsApp(App[int]):
             self.call_after_refresh(self.watch_layers)
         if self.current_path is not None and event.path in (self.current_path.rsplit("/", 1)[0] or "/",):
             self._schedule_details()
+        for real, problem in self.explorer.unreadable(self.source_of(event.tree.pane), event.path):
+            if real not in self._told_unreadable:
+                self._told_unreadable.add(real)
+                self.notify(
+                    f"cannot read {printable(self.alias(real))}: {problem}; what it holds is missing from the panes",
+                    title="Unreadable dir",
+                    severity="warning",
+                    markup=False,
+                )
 
     # ----------------------------------------------------------------- details
     def _schedule_details(self) -> None:
@@ -560,19 +619,39 @@ class UfsApp(App[int]):
             self.watch_layers()
 
     def action_edit_stack(self) -> None:
+        """The stack editor. Applied while mounted: the edited stack, with its options and backend, replaces
+        the mount (checked first: a stack that would not mount leaves the mount as it is)."""
+
         def done(result: EditResult | None) -> None:
             if result is None:
                 return
-            self.backend = result.backend
-            if result.stack == self.stack:
+            handle = self.handle if self.handle is not None and self.handle.stack == self.stack else None
+            if handle is None:
+                self.backend = result.backend
+                if result.stack != self.stack:
+                    self.set_stack(result.stack)
                 return
-            if self.handle is not None and self.handle.stack == self.stack:
-                self.remount_worker(self.handle, result.stack, "remounting the edited stack")
-            else:
-                self.set_stack(result.stack)
+            try:
+                backend = resolve_backend(result.backend)
+            except UfsError as e:
+                self.show_error("Cannot remount", text=str(e))
+                return
+            if result.stack == self.stack and backend == handle.backend:
+                self.backend = result.backend
+                return
+            problems = stack_problems(result.stack, result.backend, replacing=handle)
+            if problems:  # refused before the mount is touched
+                self._failed(
+                    "Cannot remount: the edited stack would not mount",
+                    MountError(problems),
+                    f"Nothing was changed: the old stack is still mounted at {handle.target}.",
+                )
+                return
+            self.backend = result.backend
+            self.remount_worker(handle, self.mounted_stack(result.stack), "remounting the edited stack")
 
         mounted = self.handle.target if self.handle is not None else None
-        self.push_screen(StackEditor(self.stack, self.backend, mounted), done)
+        self.push_screen(StackEditor(self.stack, self.backend, mounted, self.handle), done)
 
     # ------------------------------------------------------------------ messages
     def show_error(self, title: str, problems: Sequence[Problem] | None = None, text: str = "") -> None:
@@ -586,12 +665,26 @@ class UfsApp(App[int]):
         self.last_error = "\n".join(lines)
         self.push_screen(MessageScreen(title, lines))
 
-    def _failed(self, title: str, err: BaseException) -> None:
+    def _failed(self, title: str, err: BaseException, outcome: str = "") -> None:
+        """A failure as a dialog: what is wrong, how to fix it, and (``outcome``) what is mounted now; without
+        an outcome the dialog says nothing was changed."""
         self.mount_busy = ""
-        if isinstance(err, MountError):
-            self.show_error(title, err.problems, f"kernel: {err.detail}" if err.detail else "")
+        problems = err.problems if isinstance(err, MountError) else []
+        said = ""
+        if isinstance(err, MountError) and err.detail:
+            said = f"{err.source}: {one_line(err.detail)}"
+        elif not isinstance(err, MountError):
+            said = str(err)
+        if not outcome:
+            self.show_error(title, problems, said)
         else:
-            self.show_error(title, text=str(err))
+            lines: list[str] = []
+            for p in problems:
+                lines += [f"{p.subject}: {p.what}", f"  fix: {p.fix}"]
+            lines += [said] if said else []
+            lines.append(outcome)
+            self.last_error = "\n".join(lines)
+            self.push_screen(MessageScreen(title, lines))
         self.update_status()
 
     def _manager(self) -> MountManager:
@@ -608,7 +701,8 @@ class UfsApp(App[int]):
         problems = manager.unmount_all()
         self.handle = None
         for p in problems:
-            print(f"ufs-tui: warning: could not unmount {p}", file=sys.stderr)
+            with contextlib.suppress(OSError, ValueError):  # stderr may be a terminal that is gone
+                print(f"ufs-tui: warning: could not unmount {p}", file=sys.stderr)
 
     def _start_busy(self, what: str) -> bool:
         if self.mount_busy:
@@ -630,11 +724,13 @@ class UfsApp(App[int]):
         try:
             manager = self._manager()
             backend = resolve_backend(self.backend)
-        except UfsError as e:
+        except (UfsError, OSError) as e:  # e.g. the runtime dir cannot be made
             self.show_error("Cannot mount", text=str(e))
             return
         plan = manager.plan(self.stack, None, backend, mount_opts(self.stack))
         lines = [plan]
+        for w in stack_warnings(self.stack, self.backend):
+            lines.append(f"warning: {w.subject}: {w.what} (fix: {w.fix})")
         if backend == "userns":
             lines.append(
                 "userns: the mount is visible only inside a user namespace the app holds; the app reads it at "
@@ -677,14 +773,19 @@ class UfsApp(App[int]):
             self._mount(self.mounted_stack(self.stack), target, force)
 
     def mounted_stack(self, stack: Stack) -> Stack:
-        """``stack`` as the kernel will see it: with the options the backend adds (userxattr for userns), so the
-        model reads the same markers (user.overlay.*) and follows the same rules as the mount."""
+        """``stack`` as the mount will see it: with the options the backend adds (userxattr for userns), so the
+        model reads the same markers (user.overlay.*) and follows the same rules as the mount. fuse-overlayfs
+        also honours (and writes) the image-tarball markers (``.wh.NAME``, ``.wh..wh..opq`` and ``.wh..opq``
+        in an opaque dir): oci-whiteouts for it; the kernel ignores them: none for the others."""
         try:
-            opts = mount_options(stack, resolve_backend(self.backend), mount_opts(stack))
+            backend = resolve_backend(self.backend)
+            opts = mount_options(stack, backend, mount_opts(stack))
         except UfsError:
             return stack
-        merged = tuple(dict.fromkeys([*stack.options, *opts]))
-        return replace(stack, options=merged, xattr_ns="user" if "userxattr" in merged else stack.xattr_ns)
+        merged = [o for o in dict.fromkeys([*stack.options, *opts]) if o != "oci-whiteouts"]
+        if backend == "fuse":
+            merged.append("oci-whiteouts")
+        return replace(stack, options=tuple(merged), xattr_ns="user" if "userxattr" in merged else stack.xattr_ns)
 
     @work(thread=True, group="mount", exit_on_error=False)
     def _mount(self, stack: Stack, target: str | None, force: bool) -> None:
@@ -704,6 +805,8 @@ class UfsApp(App[int]):
         self.handle = handle
         self.set_stack(handle.stack)
         self.notify(handle.note, title="Mounted", markup=False)
+        for w in handle.warnings:  # what will not work as hoped, and what the kernel logged
+            self.notify(w, title="Mounted, but", severity="warning", markup=False, timeout=15)
 
     def action_unmount(self) -> None:
         if self.handle is None:
@@ -746,25 +849,44 @@ class UfsApp(App[int]):
         self.notify(f"unmounted {handle.target}", markup=False)
 
     def remount_worker(self, handle: MountHandle, stack: Stack, what: str) -> None:
+        """Mount ``stack`` (its options, the app's backend) in place of ``handle``."""
         if self._start_busy(what):
-            self._remount(handle, stack)
+            self._remount(handle, stack, self.backend, mount_opts(stack))
 
     @work(thread=True, group="mount", exit_on_error=False)
-    def _remount(self, handle: MountHandle, stack: Stack) -> None:
+    def _remount(self, handle: MountHandle, stack: Stack, backend: str, options: list[str]) -> None:
         assert self.manager is not None
         try:
-            new = self.manager.remount(handle, stack)
+            new = self.manager.remount(handle, stack, backend, options, tries=UNMOUNT_TRIES)
         except (UfsError, OSError) as e:
             self._from_thread(self._remount_failed, handle, e)
             return
         self._from_thread(self._mounted, new)
 
     def _remount_failed(self, handle: MountHandle, err: BaseException) -> None:
-        # MountManager.remount mounted the old stack again (a new handle at the same target).
+        """Say what happened and what is mounted now (see :class:`RemountError`)."""
         assert self.manager is not None
-        self.handle = next((h for h in self.manager.handles if h.target == handle.target), None)
+        if isinstance(err, RemountError):
+            self.handle = err.now
+            if err.now is not None and resolve_backend(self.backend) != err.now.backend:
+                self.backend = err.now.backend  # what is mounted is what `m` and the editor go on from
+            title = {
+                "check": "Cannot remount: the new stack would not mount",
+                "unmount": "Cannot remount: the mount could not be unmounted",
+                "mount": "The new stack could not be mounted; the old one is mounted again",
+                "lost": "The new stack could not be mounted, nor the old one again",
+            }.get(err.phase, "The remount failed")
+            outcome = err.outcome
+        else:  # not from MountManager.remount: look at what is mounted there
+            self.handle = next((h for h in self.manager.handles if h.target == handle.target), None)
+            title = "The remount failed"
+            outcome = (
+                f"The old stack is mounted at {handle.target}."
+                if self.handle is not None
+                else f"Nothing is mounted at {handle.target} now."
+            )
         self.set_stack(self.stack)
-        self._failed("The new stack could not be mounted; the old one is mounted again", err)
+        self._failed(title, err, outcome)
 
     # ------------------------------------------------------------------ commit / squash
     def action_commit(self) -> None:
@@ -790,7 +912,7 @@ class UfsApp(App[int]):
         try:
             if handle is not None:
                 assert self.manager is not None
-                stack, new = commit_remount(plan, self.manager, handle)
+                stack, new = commit_remount(plan, self.manager, handle, tries=UNMOUNT_TRIES)
                 self._from_thread(self._mounted, new)
             else:
                 stack = commit(plan)
@@ -849,7 +971,7 @@ class UfsApp(App[int]):
             return
         assert self.manager is not None
         try:
-            new = self.manager.remount(handle, res.stack)
+            new = self.manager.remount(handle, res.stack, tries=UNMOUNT_TRIES)
         except (UfsError, OSError) as e:
             self._from_thread(self._remount_failed, handle, e)
             return

@@ -46,12 +46,19 @@ class KernelFacts:
 
 
 def kernel_facts(path: str) -> KernelFacts | None:
-    """None when the kernel has no such name (readdir may list a name lstat denies: left out, like the oracle)."""
+    """None when the kernel has no such name (readdir may list a name lstat denies: left out, like the oracle).
+
+    A lookup the kernel refuses (EPERM: a redirect not followed, metacopy off; EINVAL/EACCES: a bad
+    redirect; EIO) is kind ``"error"``, with the errno's name as ``target``: the model predicts those too."""
+    import errno as _errno
+
     from ..core.markers import KIND_BY_FMT
 
     try:
         st = os.lstat(path)
-    except OSError:
+    except OSError as e:
+        if e.errno in (_errno.EPERM, _errno.EIO, _errno.EINVAL, _errno.EACCES):
+            return KernelFacts("error", 0, 0, _errno.errorcode[e.errno])
         return None
     kind = KIND_BY_FMT.get(_stat.S_IFMT(st.st_mode), "unknown")
     target: str | None = None
@@ -72,6 +79,12 @@ def disagreement(entry: Entry | None, k: KernelFacts | None) -> str:
         return f"kernel: a {k.kind} the model does not show"
     if k is None:
         return "kernel: no such name (the model shows it)"
+    if entry.status == S.ERROR or k.kind == "error":
+        if entry.status == S.ERROR and k.kind == "error":
+            return ""  # both refuse the lookup
+        if k.kind == "error":
+            return f"kernel: looking it up fails ({k.target}), the model: a {entry.kind}"
+        return f"kernel: a {k.kind} (the model: looking it up fails)"
     if entry.kind != k.kind:
         return f"kernel: a {k.kind}, the model: a {entry.kind}"
     bits: list[str] = []
@@ -186,6 +199,17 @@ class Explorer:
         if not flt.active:
             return got
         return [it for it in got if flt.keep(it, source is None)]
+
+    def unreadable(self, source: PaneSource, path: str) -> list[tuple[str, str]]:
+        """(real dir, problem) for each layer dir behind the pane's dir ``path`` that could not be read: its
+        entries are missing from what the pane shows."""
+        with self.lock:
+            view = self.full if source is None else self.own(source)
+            try:
+                sources = view.dir_sources(normpath(path))
+            except StackError:
+                return []
+            return [(real, view.errors[real]) for _, real in sources if real in view.errors]
 
     def item(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> Item | None:
         """One path of a pane (live updates of a few names); None when the pane does not show it."""
@@ -425,6 +449,11 @@ class Explorer:
                 d.meta = [kline]
             return d
         node = shown.node
+        if node.error:  # lstat itself failed: there is no metadata to show, only why
+            d.meta = [("type", "unknown"), ("error", node.error), ("real path", alias(shown.path))]
+            if kline is not None:
+                d.meta.append(kline)
+            return d
         d.meta = [
             ("type", node.kind + (f" -> {node.target}" if node.target is not None else "")),
             ("mode", f"{_stat.filemode(_mode_bits(node.kind) | node.mode)} ({node.mode:04o})"),
@@ -436,8 +465,9 @@ class Explorer:
         ]
         if node.kind in ("chardev", "blockdev"):
             d.meta.insert(4, ("device", f"{node.rdev >> 8 & 0xFFF}:{(node.rdev & 0xFF) | (node.rdev >> 12 & 0xFFF00)}"))
-        if node.error:
-            d.meta.append(("error", node.error))
+        if node.kind == "dir":
+            for real, problem in self.unreadable(source, path):
+                d.meta.append(("unreadable", f"{alias(real)}: {problem} (its entries are missing)"))
         if kline is not None:
             d.meta.append(kline)
         for name, value in overlay_xattrs(shown.path).items():
