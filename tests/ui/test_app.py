@@ -161,9 +161,11 @@ async def test_details_versions_and_diff(demo: Demo) -> None:
         body = text_of(app.query_one("#details-body"))
         assert "Diff lower:0 → upper" in body
         await pilot.press("d")
+        await settle(pilot)  # the details are rendered in their worker
         body = text_of(app.query_one("#details-body"))
         assert "Diff" not in body and "colour = auto" in body
         await pilot.press("d")
+        await settle(pilot)
         assert "Diff lower:0 → upper" in text_of(app.query_one("#details-body"))
         # binary content is a hex dump
         await goto(pilot, app.pane_tree("lower"), "/bin/tool")

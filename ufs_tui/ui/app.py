@@ -433,10 +433,7 @@ class UfsApp(App[int]):
         )
         self.detail_mode = "content" if showing_diff else "diff"
         if self.details is not None:
-            self.query_one(DetailsPanel).show(
-                self.details,
-                render_details(self.details, self.detail_mode, self.options.frozen, self.current_theme.dark),
-            )
+            self._schedule_details()  # rendered in the details worker: a long file would stall the loop here
 
     # ------------------------------------------------------------------ layers
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
