@@ -104,6 +104,7 @@ async def test_changes_only_and_status_filter(demo: Demo) -> None:
         assert S.LOWER not in rows.values()
         assert rows["f"] == S.WHITED_OUT  # deletions are listed, like docker diff's D
         assert rows["c"] == S.COPIED_UP and rows["g"] == S.NEW
+        assert "gone.txt" not in rows  # deleted by a whiteout inside lower:0: part of the image, not a change
         await pilot.press("c")
         await settle(pilot)
         assert names(merged) == [e.name for e in OverlayView(demo.stack).list_dir("/")]

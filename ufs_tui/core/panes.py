@@ -78,10 +78,13 @@ def merged_items(
     if not changes_only:
         return [merged_item(e, path) for e in full.list_dir(path)]
     entries, hidden = full.list_all(path)
-    items = {e.name: merged_item(e, path) for e in entries if e.status != S.LOWER}
+    # The upper's own doing only: a whiteout or an opaque dir inside a lower is part of the image, not a change.
+    items = {e.name: merged_item(e, path) for e in entries if e.layer.role == "upper"}
     visible = {e.name for e in entries}
     for h in hidden:
         if h.name in visible or h.name in items or h.status not in (S.WHITED_OUT, S.OPAQUE_HIDDEN):
+            continue
+        if h.by is None or h.by.role != "upper":
             continue
         items[h.name] = _hidden_item(full, h.name, path, h.path, h.status, h.by)
     top = next((e for e in [full.lookup(path)] if e is not None), None)
