@@ -149,3 +149,24 @@ def test_unreadable_dirs_and_unstatable_entries_are_said_so(tmp_path: object) ->
             for n in dirnames:
                 os.chmod(os.path.join(dirpath, n), 0o755)
         shutil.rmtree(root)
+
+
+def test_search_matches_substrings_and_globs(tmp_layers: str) -> None:
+    """A query is a case-insensitive substring, and also a glob when it has * ? [: a name holding '[red]'
+    is found by typing it, '*.CONF' finds every .conf."""
+    low = os.path.join(tmp_layers, "l")
+    os.makedirs(os.path.join(low, "etc"))
+    for name in ("[red]x", "etc/a.conf", "etc/b.conf", "plain"):
+        with open(os.path.join(low, name), "w") as f:
+            f.write("x\n")
+    explorer = Explorer(Stack.build([low], xattr_ns="user"))
+
+    def search(q: str) -> list[str]:
+        got: list[str] = []
+        explorer.search(q, lambda: False, got.extend)
+        return sorted(got)
+
+    assert search("[red]") == ["/[red]x"]
+    assert search("*.CONF") == ["/etc/a.conf", "/etc/b.conf"]
+    assert search("lai") == ["/plain"]
+    assert search("etc/b") == ["/etc/b.conf"]

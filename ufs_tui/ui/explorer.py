@@ -378,7 +378,8 @@ class Explorer:
         limit: int = 1000,
     ) -> int:
         """Walk the merged tree breadth-first; report paths whose name (or path, if the query has '/')
-        matches: a glob when the query has ``*?[``, else a case-insensitive substring."""
+        matches, case-insensitively: as a substring, and also as a glob when the query has ``*?[`` (so a
+        name that holds ``[red]`` is found by typing it)."""
         q = query.strip()
         if not q:
             return 0
@@ -388,9 +389,8 @@ class Explorer:
 
         def match(name: str, path: str) -> bool:
             subject = path if on_path else name
-            if glob:
-                return fnmatch.fnmatchcase(subject.lower(), ql)
-            return ql in subject.lower()
+            low = subject.lower()
+            return ql in low or (glob and fnmatch.fnmatchcase(low, ql))
 
         queue = ["/"]
         total = 0
