@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 from ufs_tui.core.demo import Demo
 from ufs_tui.core.panes import Item
@@ -77,14 +78,14 @@ async def test_a_reload_that_ends_after_its_pane_was_removed_is_harmless(demo: D
             gate.wait(10)
             return real(path, status)
 
-        original_got = tree._got
+        original = tree._relisted
 
-        def seen(gen: int, path: str, items: list[Item], patch: bool, labels: object = None) -> None:
+        def seen(gen: int, path: str, *rest: Any) -> None:
             got.append(path)
-            original_got(gen, path, items, patch)  # type: ignore[arg-type]
+            original(gen, path, *rest)
 
         tree.loader = gated
-        tree._got = seen  # type: ignore[method-assign]
+        tree._relisted = seen  # type: ignore[method-assign]
         tree.reload(["/"])  # a live change: the thread now waits at the gate
         await wait_until(pilot, entered.is_set, "the reload thread")
         await tree.remove()  # the pane leaves the app, as every widget does when it quits

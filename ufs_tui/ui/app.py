@@ -332,10 +332,12 @@ class UfsApp(App[int]):
         path = self.current_path
         if path is None or not self.is_running:
             return
-        merged = self.explorer.merged_path_of(self.source_of(self.current_pane), path)
+        # On the event loop: never wait for the explorer's lock (a scan may hold it); unmapped then.
+        ex = self.explorer
+        merged = ex.merged_path_of(self.source_of(self.current_pane), path, wait=False)
         for t in self.trees():
             if t.pane != self.current_pane:
-                t.reveal(merged if t.pane == "merged" else self.explorer.path_in(self.source_of(t.pane), merged))
+                t.reveal(merged if t.pane == "merged" else ex.path_in(self.source_of(t.pane), merged, wait=False))
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
         self._follow_expansion(event.control, event.node.data, True)
@@ -364,15 +366,24 @@ class UfsApp(App[int]):
             self.call_after_refresh(self.watch_layers)
         if self.current_path is not None and event.path in (self.current_path.rsplit("/", 1)[0] or "/",):
             self._schedule_details()
-        for real, problem in self.explorer.unreadable(self.source_of(event.tree.pane), event.path):
-            if real not in self._told_unreadable:
-                self._told_unreadable.add(real)
-                self.notify(
-                    f"cannot read {printable(self.alias(real))}: {problem}; what it holds is missing from the panes",
-                    title="Unreadable dir",
-                    severity="warning",
-                    markup=False,
-                )
+        self._check_readable(self.source_of(event.tree.pane), event.path)
+
+    @work(thread=True, group="unreadable", exit_on_error=False)
+    def _check_readable(self, source: Layer | None, path: str) -> None:
+        """Tell, once per dir, that a layer dir behind a listed dir could not be read (in a thread: the
+        explorer's lock may be held by a scan)."""
+        for real, problem in self.explorer.unreadable(source, path):
+            call_back(self, self._tell_unreadable, real, problem)
+
+    def _tell_unreadable(self, real: str, problem: str) -> None:
+        if real not in self._told_unreadable:
+            self._told_unreadable.add(real)
+            self.notify(
+                f"cannot read {printable(self.alias(real))}: {problem}; what it holds is missing from the panes",
+                title="Unreadable dir",
+                severity="warning",
+                markup=False,
+            )
 
     # ----------------------------------------------------------------- details
     def _schedule_details(self) -> None:

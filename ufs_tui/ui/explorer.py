@@ -307,35 +307,45 @@ class Explorer:
             return ("kernel", f"DIFFERS from the model: {why.removeprefix('kernel: ')}")
         return ("kernel", "agrees with the model (type, mode, size, target) at " + self.kernel_path(path))
 
-    def path_in(self, source: PaneSource, path: str) -> str:
+    def path_in(self, source: PaneSource, path: str, wait: bool = True) -> str:
         """Where merged ``path`` is in ``source``'s own tree: the same path, unless a dir on the way is
-        redirected (a renamed dir: ``/manual/x`` in the merged view is ``/docs/x`` in the lower it came from)."""
+        redirected (a renamed dir: ``/manual/x`` in the merged view is ``/docs/x`` in the lower it came from).
+
+        ``wait=False`` (the event loop): if a scan holds the lock, answer the same path rather than wait.
+        """
         path = normpath(path)
         if source is None or path == "/":
             return path
         parent, name = path.rsplit("/", 1)
-        with self.lock:
-            try:
-                sources = self.full.dir_sources(parent or "/")
-            except StackError:
-                return path
+        if not self.lock.acquire(blocking=wait):
+            return path
+        try:
+            sources = self.full.dir_sources(parent or "/")
+        except StackError:
+            return path
+        finally:
+            self.lock.release()
         root = source.path.rstrip("/")
         for layer, real in sources:
             if layer == source and (real == root or real.startswith(root + "/")):
                 return join(real[len(root) :] or "/", name)
         return path
 
-    def merged_path_of(self, source: PaneSource, path: str) -> str:
+    def merged_path_of(self, source: PaneSource, path: str, wait: bool = True) -> str:
         """Where ``path`` of ``source``'s own tree shows in the merged view: the same path, unless its dir
         feeds a merged dir of another name (a renamed dir: lower ``/docs/x`` is merged ``/manual/x``). Only
-        merged dirs already read are known; the inverse of :meth:`path_in`."""
+        merged dirs already read are known; the inverse of :meth:`path_in`. ``wait``: as there."""
         path = normpath(path)
         if source is None or path == "/":
             return path
         parent, name = path.rsplit("/", 1)
         real = source.path.rstrip("/") + (parent or "")
-        with self.lock:
+        if not self.lock.acquire(blocking=wait):
+            return path
+        try:
             dirs = self.full.merged_dirs_for(real)
+        finally:
+            self.lock.release()
         if not dirs or (parent or "/") in dirs:
             return path
         return join(dirs[0], name)

@@ -293,7 +293,7 @@ class PaneTree(Tree[Item]):
             items = loader(path, status)
             # The labels too: building 20,000 Rich Texts is most of the cost of adding the rows.
             labels = _labels(items)
-            call_back(app, self._got, gen, path, items, False, labels)
+            call_back(app, self._got, gen, path, items, labels)
 
         self.run_worker(work, thread=True, group=f"load-{self.pane}", name=f"load {path}")
 
@@ -308,28 +308,55 @@ class PaneTree(Tree[Item]):
             node = self.nodes.get(path)
             if node is None or path not in self.loaded:
                 continue
-            todo.append((path, node.data.status if node.data is not None else S.LOWER))
+            todo.append((path, node.data.status if node.data is not None else S.LOWER, node._children))
         if not todo:
             return
         app = self.app
 
         def work() -> None:
-            for path, status in todo:
+            for path, status, rows in todo:
                 items = loader(path, status)
-                if not call_back(app, self._got, gen, path, items, True):
+                # What changed against the rows shown now, and the new labels, worked out here: a relisted
+                # dir of 20,000 rows is compared in this thread, and the event loop only splices the few changes.
+                old = {r.data.name: r.data for r in rows if r.data is not None}
+                updates: dict[str, Item | None] = {}
+                for it in items:
+                    if old.pop(it.name, None) != it:
+                        updates[it.name] = it
+                updates.update(dict.fromkeys(old))
+                labels = {name: item_label(it) for name, it in updates.items() if it is not None}
+                if not call_back(app, self._relisted, gen, path, rows, items, updates, labels):
                     return
 
         self.run_worker(work, thread=True, group=f"reload-{self.pane}", name="reload")
 
-    def _got(self, gen: int, path: str, items: list[Item], patch: bool, labels: list[Text] | None = None) -> None:
+    def _relisted(
+        self,
+        gen: int,
+        path: str,
+        rows: list[TreeNode[Item]],
+        items: list[Item],
+        updates: dict[str, Item | None],
+        labels: dict[str, Text],
+    ) -> None:
+        """A reload's result: the changes against ``rows`` when the dir still has those rows, else all ``items``."""
+        node = self.nodes.get(path)
+        if gen != self.generation or node is None or path not in self.loaded:
+            self.in_flight.discard(path)
+            return
+        if node._children is rows:
+            self._splice(node, updates, labels)
+            self.in_flight.discard(path)
+            self.post_message(self.Loaded(self, path))
+        else:  # rows came or went since the reload started: compare with what is there now
+            self.patch(path, items)
+
+    def _got(self, gen: int, path: str, items: list[Item], labels: list[Text] | None = None) -> None:
         if gen != self.generation:
             return
         node = self.nodes.get(path)
         if node is None:
             self.in_flight.discard(path)
-            return
-        if patch and path in self.loaded:
-            self.patch(path, items)
             return
         if path in self.loaded:
             self.in_flight.discard(path)
@@ -473,15 +500,18 @@ class PaneTree(Tree[Item]):
         if node is not None and path in self.loaded:
             self._splice(node, updates)
 
-    def _splice(self, node: TreeNode[Item], updates: dict[str, Item | None]) -> None:
+    def _splice(
+        self, node: TreeNode[Item], updates: dict[str, Item | None], labels: dict[str, Text] | None = None
+    ) -> None:
         """Apply ``{name: item, or None to remove}`` to ``node``'s children (sorted by name) in one merge pass.
 
         A row whose item is unchanged is kept as it is, one whose item changed is relabelled, one that changes
         shape (file <-> dir) is replaced; the tree is invalidated once. Inserting or removing k rows in a dir
         of n costs O(n + k log k), not O(n) per row: a burst of changes in a 100,000-row dir stays one pass.
         If the cursor's row goes, the cursor moves to the row now in its place. Rows inserted above the cursor
-        scroll the view with it (see :meth:`_build`).
+        scroll the view with it (see :meth:`_build`). ``labels``: labels already made for the new items.
         """
+        made = labels or {}
         todo = sorted(updates.items())
         cursor = self.cursor_node
         out: list[TreeNode[Item]] = []
@@ -494,26 +524,26 @@ class PaneTree(Tree[Item]):
                 it = todo[j][1]
                 j += 1
                 if it is not None:
-                    out.append(self._make_child(node, it))
+                    out.append(self._make_child(node, it, made.get(it.name)))
             if j < n and todo[j][0] == name:
                 it = todo[j][1]
                 j += 1
                 if it is not None and ch.data is not None and ch.data.expandable == it.expandable:
                     if ch.data != it:
                         ch.data = it
-                        ch.set_label(item_label(it))
+                        ch.set_label(made.get(name) or item_label(it))
                     out.append(ch)
                     continue
                 gone.append(ch)
                 if ch is cursor:
                     cursor_at = len(out)
                 if it is not None:
-                    out.append(self._make_child(node, it))
+                    out.append(self._make_child(node, it, made.get(it.name)))
                 continue
             out.append(ch)
         for _, it in todo[j:]:
             if it is not None:
-                out.append(self._make_child(node, it))
+                out.append(self._make_child(node, it, made.get(it.name)))
         if not gone and len(out) == len(node._children):
             return  # nothing in or out: relabelled rows refresh themselves
         node._children = out
