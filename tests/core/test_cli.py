@@ -311,9 +311,11 @@ def test_tree_all_text_glyphs(status_stack: StatusStack) -> None:
 def test_commands_never_write_to_layers(status_stack: StatusStack) -> None:
     before = {d: snapshot(d) for d in (status_stack.l0, status_stack.l1, status_stack.u)}
     for args in (["tree"], ["tree", "--all"], ["tree", "--format", "json", "--all"], ["diff"]):
-        for fmt in (["--format", "docker"], ["--format", "json"]) if args == ["diff"] else [[]]:
+        for fmt in (["--format", f] for f in ("docker", "podman", "json")) if args == ["diff"] else [[]]:
             r = ufs(*args, *status_stack.args(), *fmt)
-            assert r.returncode == 0, (args, r.stderr)
+            # docker diff itself fails on this stack's metacopy file without data: so does --format docker (2)
+            assert r.returncode in ((0, 2) if "docker" in fmt else (0,)), (args, fmt, r.stderr)
+            assert b"Traceback" not in r.stderr
     assert {d: snapshot(d) for d in before} == before
 
 
@@ -387,14 +389,23 @@ def test_hostile_names_json_round_trip(hostile_stack: tuple[str, list[bytes]]) -
     assert os.fsencode(link["target"]) == b"\x1b[2J\xff\ntarget"
 
 
-def test_hostile_names_diff_docker_is_terminal_safe(tmp_path: Path, hostile_stack: tuple[str, list[bytes]]) -> None:
+def test_hostile_names_diff_docker_on_a_pipe_are_docker_s_bytes(
+    tmp_path: Path, hostile_stack: tuple[str, list[bytes]]
+) -> None:
+    """Into a pipe, --format docker prints names as docker diff does: raw, each byte that is not UTF-8 as
+    U+FFFD (tests/core/test_diff.py checks that a terminal gets them escaped)."""
     low, names = hostile_stack
     empty = tmp_path / "empty"
     empty.mkdir()
     r = ufs("diff", "--lower", str(empty), "--upper", low, "--format", "docker")
     assert r.returncode == 0, r.stderr
-    lines = text_lines(r)
-    assert lines == [f"A {printable(os.fsdecode(b'/' + n))}" for n in sorted(names)]
+
+    def as_docker(raw: bytes) -> bytes:
+        text = os.fsdecode(raw)
+        return "".join("\ufffd" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in text).encode()
+
+    # sorted by the raw path, one line each (a name with a newline spans two, as in docker's own output)
+    assert r.stdout == b"".join(b"A /" + as_docker(n) + b"\n" for n in sorted(names))
 
 
 # --------------------------------------------------------------------------- special files

@@ -9,7 +9,9 @@ base64 of the raw bytes in ``path_b64``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterable
 from typing import TextIO
 
 from . import status as S
@@ -165,13 +167,45 @@ def write_tree_text(view: OverlayView, out: TextIO, show_all: bool = False) -> N
         out.write(f"{'    ' * depth}{style.glyph} {name}  [{info}]\n")
 
 
-def write_diff(changes: Iterator[Change], out: TextIO, fmt: str) -> None:
-    for c in changes:
+def write_diff(changes: Iterable[Change], out: TextIO, fmt: str, raw: bool = False) -> None:
+    """The change list as ``fmt``: ``text``, ``json``, or ``KIND PATH`` lines for ``docker`` and ``podman``.
+
+    ``raw`` (stdout is not a terminal): ``docker`` and ``podman`` lines carry names exactly as those
+    commands print them, newlines, tabs and backslashes included: docker's come through its JSON
+    API, so each byte that is not valid UTF-8 is U+FFFD; podman's are the raw bytes. Otherwise (a
+    terminal) names go through :func:`printable`, so no name can send escape sequences to it.
+    ``text`` and ``json`` never depend on ``raw``.
+    """
+    if fmt in ("docker", "podman"):
+        if not raw:
+            out.write("".join(f"{c.kind} {printable(c.path)}\n" for c in changes))
+            return
+        text = "".join(f"{c.kind} {c.path}\n" for c in changes)
         if fmt == "docker":
-            out.write(f"{c.kind} {printable(c.path)}\n")
-        elif fmt == "json":
+            text = _GO_INVALID.sub("\ufffd", text)
+        _write_raw(out, text)
+        return
+    for c in changes:
+        if fmt == "json":
             out.write(node_json(c.path, c.node, c.layer, c.status, None, c.real, kind=c.kind) + "\n")
         else:
             style = S.STYLES.get(c.status)
             glyph = style.glyph if style else " "
             out.write(f"{c.kind} {glyph} {printable(c.path)}  [{c.status}]\n")
+
+
+# A byte that is not UTF-8, as os.fsdecode keeps it (a lone surrogate escape): Go's JSON encoder
+# makes each one U+FFFD (what docker diff shows).
+_GO_INVALID = re.compile("[\udc80-\udcff]")
+
+
+def _write_raw(out: TextIO, text: str) -> None:
+    """Write ``text`` with its names' original bytes (surrogate escapes back to bytes), whatever
+    the stream's encoding; a stream with no byte buffer (a StringIO) gets the str itself."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(text)
+        return
+    out.flush()
+    buffer.write(os.fsencode(text))
+    buffer.flush()
