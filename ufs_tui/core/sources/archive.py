@@ -15,9 +15,10 @@ import os
 import posixpath
 import stat
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, Any, Self, cast
 
 from ..display import printable
 from ..errors import StackError
@@ -70,8 +71,9 @@ class _Window(io.RawIOBase):
         return self._pos
 
     def seek(self, pos: int, whence: int = 0) -> int:
+        # Clamped to the blob: a seek past its end lands on the end, so a reader can tell the data is cut short.
         base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, base + pos)
+        self._pos = min(self._size, max(0, base + pos))
         return self._pos
 
     def readinto(self, b: Any) -> int:
@@ -136,8 +138,15 @@ class TarLayerFS:
                     continue
                 self._add(rel, ti)
                 self.size += ti.size if ti.isreg() else 0
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise StackError(f"{self.root}", f"cannot read layer tar: {e}") from None
+            if isinstance(stream, gzip.GzipFile):
+                # The rest after tar's end marker (zero blocks, padding): reading to the end of the gzip stream
+                # checks its CRC and length, so data damaged inside a member is found (it was decompressed anyway).
+                while stream.read(1 << 16):
+                    pass
+        except _Damaged as e:
+            raise DamagedLayer(self.root, str(e)) from None
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise DamagedLayer(self.root, _problem(e)) from None
         finally:
             stream.close()
             f.close()
@@ -235,6 +244,8 @@ class TarLayerFS:
         try:
             stream.seek(ti.offset_data)
             return stream.read(min(n, ti.size))
+        except (EOFError, zlib.error) as e:  # the blob changed since it was indexed
+            raise OSError(f"{path}: {_problem(e)}") from None
         finally:
             stream.close()
             f.close()
@@ -243,12 +254,71 @@ class TarLayerFS:
 def _tarfile_members(stream: IO[bytes]) -> Iterator[tarfile.TarInfo]:
     # plain tars skip file data by seeking; gzip streams are read through once
     mode = "r|" if isinstance(stream, gzip.GzipFile) else "r:"
-    with tarfile.open(fileobj=stream, mode=mode) as tf:  # type: ignore[call-overload]
+    ended: list[tuple[int, tarfile.HeaderError]] = []
+    with tarfile.open(fileobj=stream, mode=mode, tarinfo=_strict_tarinfo(ended)) as tf:  # type: ignore[call-overload]
         yield from tf
+    _check_end(ended)
+
+
+def _strict_tarinfo(ended: list[tuple[int, tarfile.HeaderError]]) -> type[tarfile.TarInfo]:
+    """A TarInfo class that notes the header error that ended the walk: tarfile stops *silently* at a bad or
+    cut-off header after the first member, which would make a damaged layer look like a smaller one."""
+
+    class Strict(tarfile.TarInfo):
+        @classmethod
+        def fromtarfile(cls, tf: tarfile.TarFile) -> Self:
+            try:
+                return super().fromtarfile(tf)
+            except tarfile.HeaderError as e:
+                ended.append((tf.offset, e))
+                raise
+
+    return Strict
+
+
+def _check_end(ended: list[tuple[int, tarfile.HeaderError]]) -> None:
+    """Raise _Damaged unless the tar ended at its end marker (a zero block) or at the end of the data."""
+    if not ended:
+        return
+    offset, err = ended[-1]
+    kind = type(err).__name__  # tarfile's HeaderError subclasses are not in its public API (nor its stubs)
+    if kind == "TruncatedHeaderError":
+        raise _Damaged(f"truncated: the data ends inside the tar header at offset {offset}")
+    if kind not in ("EOFHeaderError", "EmptyHeaderError"):  # an end marker, the end of the data: a clean end
+        raise _Damaged(f"bad tar header at offset {offset} of the layer tar ({err})")
 
 
 class _Unsupported(Exception):
     """A header the fast reader leaves to tarfile."""
+
+
+class _Damaged(Exception):
+    """The tar is cut short or broken: no reader can do better."""
+
+
+class DamagedLayer(StackError):
+    """A layer blob of an archive is damaged or truncated (``detail`` says how)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(path, f"cannot read layer tar: {detail}")
+        self.detail = detail
+
+
+def _problem(e: BaseException) -> str:
+    """What a decompression or read error means, in words."""
+    if isinstance(e, zlib.error):
+        return f"the gzip data is corrupt ({e})"
+    if isinstance(e, EOFError):
+        return "truncated: the gzip stream ends before its end marker"
+    if isinstance(e, gzip.BadGzipFile):
+        return f"the gzip data is damaged ({e})"
+    if isinstance(e, tarfile.TarError):
+        if "unexpected end of data" in str(e):
+            return "truncated: the data ends inside a member"
+        return f"not a valid tar ({e})"
+    if isinstance(e, OSError) and e.strerror:
+        return f"cannot be read: {e.strerror}"
+    return str(e)
 
 
 _DATA_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
@@ -293,7 +363,8 @@ def _fast_members(stream: IO[bytes]) -> Iterator[tarfile.TarInfo]:
 
     tarfile parses each header field by field in Python, about 100 us a member with pax headers
     (what ``docker import`` and many builders write); this is several times faster. Anything else
-    (sparse files, a bad checksum) raises :class:`_Unsupported` and the caller uses tarfile.
+    (sparse files, a bad checksum) raises :class:`_Unsupported` and the caller uses tarfile. Data that
+    ends inside a header or a member raises :class:`_Damaged` (tarfile could not do better).
     """
     pos = 0
     glob: dict[str, bytes] = {}
@@ -303,7 +374,11 @@ def _fast_members(stream: IO[bytes]) -> Iterator[tarfile.TarInfo]:
     read, seek = stream.read, stream.seek
     while True:
         buf = read(512)
-        if len(buf) < 512 or buf.count(0) == 512:
+        if len(buf) < 512:
+            if buf:
+                raise _Damaged(f"truncated: the data ends inside the tar header at offset {pos}")
+            return  # no end marker, like tarfile accepts
+        if buf.count(0) == 512:
             return
         chksum = _num(buf[148:156])
         if chksum != sum(buf[:148]) + sum(buf[156:]) + 256:
@@ -313,7 +388,10 @@ def _fast_members(stream: IO[bytes]) -> Iterator[tarfile.TarInfo]:
         size = _num(buf[124:136])
         blocks = (size + 511) // 512 * 512
         if kind in (b"x", b"g", b"L", b"K"):
-            data = read(blocks)[:size]
+            data = read(blocks)
+            if len(data) < size:
+                raise _Damaged(f"truncated: the data ends inside the tar header at offset {pos - 512}")
+            data = data[:size]
             pos += blocks
             if kind == b"x":
                 pending.update(_pax(data))
@@ -359,7 +437,9 @@ def _fast_members(stream: IO[bytes]) -> Iterator[tarfile.TarInfo]:
         if ti.type in _DATA_TYPES:
             skip = (ti.size + 511) // 512 * 512
             if skip:
-                seek(skip, 1)
+                # GzipFile and the blob window both stop a seek at the end of the data
+                if seek(skip, 1) < pos + ti.size:
+                    raise _Damaged(f"truncated: the data ends inside {printable(ti.name)!r}")
                 pos += skip
         yield ti
 
@@ -375,9 +455,17 @@ class _Container:
             self.is_dir = True
             return
         self.is_dir = False
+        self.unfinished = False  # the tar ends without its end marker: maybe cut short at a member boundary
+        links: dict[str, str] = {}
+        ended: list[tuple[int, tarfile.HeaderError]] = []
         try:
-            links: dict[str, str] = {}
-            with tarfile.open(path, mode="r:") as tf:
+            tf = tarfile.open(path, mode="r:", tarinfo=_strict_tarinfo(ended))  # noqa: SIM115 - closed below
+        except tarfile.ReadError:
+            raise StackError(path, "not an image archive (a tar from docker save, or an OCI layout)") from None
+        except OSError as e:
+            raise StackError(path, f"cannot be read: {e.strerror or e}") from None
+        try:
+            with tf:
                 for ti in tf:
                     if ti.isreg():
                         self.blobs[_norm(ti.name)] = Blob(self.path, ti.offset_data, ti.size)
@@ -385,17 +473,25 @@ class _Container:
                         links[_norm(ti.name)] = _norm(posixpath.join(posixpath.dirname(_norm(ti.name)), ti.linkname))
                     elif ti.islnk():
                         links[_norm(ti.name)] = _norm(ti.linkname)
-            for name, target in links.items():
-                for _ in range(40):
-                    if target not in links:
-                        break
-                    target = links[target]
-                if target in self.blobs:
-                    self.blobs[name] = self.blobs[target]
-        except tarfile.ReadError:
-            raise StackError(path, "not an image archive (a tar from docker save, or an OCI layout)") from None
+            _check_end(ended)
+        except _Damaged as e:
+            raise StackError(path, f"the archive is damaged: {e}") from None
+        except tarfile.TarError as e:
+            raise StackError(path, f"the archive is damaged: {_problem(e)}") from None
         except OSError as e:
             raise StackError(path, f"cannot be read: {e.strerror or e}") from None
+        self.unfinished = bool(ended) and type(ended[-1][1]).__name__ == "EmptyHeaderError"
+        if self.blobs:
+            last = max(self.blobs.values(), key=lambda b: b.offset)
+            if last.offset + last.size > os.path.getsize(path):
+                raise StackError(path, "the archive is damaged: truncated: the data ends inside its last member")
+        for name, target in links.items():
+            for _ in range(40):
+                if target not in links:
+                    break
+                target = links[target]
+            if target in self.blobs:
+                self.blobs[name] = self.blobs[target]
 
     def has(self, name: str) -> bool:
         if self.is_dir:
@@ -437,6 +533,10 @@ def open_archive(path: str, image: str | None = None) -> Stack:
         choices = _docker_images(c)
     elif c.has("index.json"):
         choices = _oci_images(c)
+    elif c.unfinished and c.blobs:
+        raise StackError(
+            path, "the archive is damaged: truncated: it ends without tar's end marker, before its manifest.json"
+        )
     else:
         raise StackError(path, "not an image archive: no manifest.json (docker save) or index.json (OCI)")
     chosen = _choose(c.path, choices, image)
@@ -448,7 +548,11 @@ def open_archive(path: str, image: str | None = None) -> Stack:
     built = []
     for i, name in enumerate(layers):  # bottom first
         root = f"{c.path}/{name}"
-        fs = TarLayerFS(root, c.blob(name))
+        try:
+            fs = TarLayerFS(root, c.blob(name))
+        except DamagedLayer as e:
+            lower = f"lower:{len(layers) - 1 - i}"
+            raise StackError(c.path, f"layer {printable(name)} ({lower}) is damaged: {e.detail}") from None
         blob_id = posixpath.basename(posixpath.dirname(name) if name.endswith("/layer.tar") else name)
         ids = [("diff", diff_ids[i] if i < len(diff_ids) else ""), ("blob", blob_id)]
         built.append((root, fs, layer_label(steps[i] if i < len(steps) else None, fs.size, ids)))
@@ -482,6 +586,9 @@ def _choose(path: str, images: list[_Image], want: str | None) -> _Image:
         hits = [im for im in images if cand in im.names]
         if len(hits) == 1:
             return hits[0]
+        if len(hits) > 1:
+            which = ", ".join(sorted(printable(im.shown) for im in hits))
+            raise StackError(path, f"{cand!r} names {len(hits)} images; choose one with --image: {which}")
     bare = want.split(":", 1)[1] if want.startswith("sha256:") else want
     if len(bare) >= 3 and all(ch in "0123456789abcdef" for ch in bare):
         hits = [im for im in images if any(d.startswith(bare) for d in im.digests)]
@@ -489,6 +596,10 @@ def _choose(path: str, images: list[_Image], want: str | None) -> _Image:
             return hits[0]
         if len(hits) > 1:
             raise StackError(path, f"image id prefix {want!r} is ambiguous; the archive holds: {listed}")
+    hits = [im for im in images if any(n.startswith(want + "@") for n in im.names)]
+    if hits:  # a ref name of a multi-platform image index
+        which = ", ".join(sorted(printable(im.shown) for im in hits))
+        raise StackError(path, f"{want!r} is an image index of {len(hits)} platforms; choose one with --image: {which}")
     raise StackError(path, f"no image {want!r} in the archive; it holds: {listed}")
 
 
@@ -516,26 +627,87 @@ def _blob_name(digest: str) -> str:
 
 
 _REF_KEYS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+_INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """An image manifest an OCI layout reaches, through image indexes (one per platform)."""
+
+    refs: tuple[str, ...]  # the ref names of the index.json entry it comes from
+    platform: str  # "linux/arm64/v8", "" when not given
+    digest: str  # the manifest's digest
 
 
 def _oci_images(c: _Container) -> list[_Image]:
+    """One choice per image manifest: an image index with several platforms gives one per platform,
+    named ``REF@OS/ARCH[/VARIANT]`` (``--image`` also takes ``OS/ARCH[/VARIANT]`` alone)."""
     index = c.json("index.json")
     manifests = index.get("manifests") if isinstance(index, dict) else None
     if not manifests or not isinstance(manifests, list):
         raise StackError(f"{c.path}/index.json", "no manifests")
-    out = []
+    leaves: list[_Leaf] = []
     for desc in manifests:
         if not isinstance(desc, dict) or "digest" not in desc:
             continue
         notes = desc.get("annotations") or {}
-        names = tuple(dict.fromkeys(str(notes[k]) for k in _REF_KEYS if notes.get(k)))
-        digest = str(desc["digest"])
+        refs = tuple(dict.fromkeys(str(notes[k]) for k in _REF_KEYS if isinstance(notes, dict) and notes.get(k)))
+        leaves += _oci_leaves(c, desc, refs, _platform(desc), 0)
+    per_ref: dict[str, int] = {}
+    for leaf in leaves:
+        for ref in leaf.refs:
+            per_ref[ref] = per_ref.get(ref, 0) + 1
+    out = []
+    for leaf in leaves:
+        hexd = leaf.digest.split(":", 1)[-1]
+        names = [r if per_ref[r] == 1 else f"{r}@{leaf.platform or hexd[:12]}" for r in leaf.refs]
+        if leaf.platform:
+            names.append(leaf.platform)
+            if leaf.platform.count("/") == 2:  # linux/arm64/v8 answers to linux/arm64 too
+                names.append(leaf.platform.rsplit("/", 1)[0])
+        if not leaf.refs and len(leaves) > 1 and leaf.platform:
+            names.insert(0, leaf.platform)
 
-        def load(digest: str = digest) -> tuple[list[str], dict[str, Any]]:
+        def load(digest: str = leaf.digest) -> tuple[list[str], dict[str, Any]]:
             return _oci_layers(c, digest)
 
-        out.append(_Image(names, (digest.split(":", 1)[-1],), load))
+        out.append(_Image(tuple(dict.fromkeys(names)), (hexd,), load))
     return out
+
+
+def _platform(desc: dict[str, Any]) -> str:
+    p = desc.get("platform")
+    if not isinstance(p, dict):
+        return ""
+    return "/".join(str(p[k]) for k in ("os", "architecture", "variant") if p.get(k))
+
+
+def _oci_leaves(c: _Container, desc: dict[str, Any], refs: tuple[str, ...], platform: str, depth: int) -> list[_Leaf]:
+    digest = str(desc["digest"])
+    media = desc.get("mediaType")
+    blob: Any = None
+    if media is None or media in _INDEX_TYPES:
+        blob = c.json(_blob_name(digest))
+    is_index = isinstance(blob, dict) and isinstance(blob.get("manifests"), list) and "layers" not in blob
+    if not is_index or depth >= 4:
+        return [_Leaf(refs, platform, digest)]
+    out: list[_Leaf] = []
+    for child in blob["manifests"]:
+        if not isinstance(child, dict) or "digest" not in child or _is_attestation(child):
+            continue
+        out += _oci_leaves(c, child, refs, _platform(child) or platform, depth + 1)
+    if not out:
+        raise StackError(f"{c.path}/{_blob_name(digest)}", "the image index lists no image manifest")
+    return out
+
+
+def _is_attestation(desc: dict[str, Any]) -> bool:
+    """BuildKit's provenance / SBOM entries of an image index: not images (platform unknown/unknown)."""
+    notes = desc.get("annotations")
+    if isinstance(notes, dict) and notes.get("vnd.docker.reference.type") == "attestation-manifest":
+        return True
+    p = desc.get("platform")
+    return isinstance(p, dict) and p.get("os") == "unknown"
 
 
 def _oci_layers(c: _Container, digest: str) -> tuple[list[str], dict[str, Any]]:

@@ -23,9 +23,22 @@ from typing import Any
 
 from ..errors import StackError
 from ..stack import Stack
-from .common import history_steps, layer_label, read_json, read_text, short, unique_match, with_labels
+from .common import (
+    SEP,
+    check_root,
+    history_steps,
+    id_list,
+    layer_label,
+    no_such_tag,
+    read_json,
+    read_text,
+    short,
+    unique_match,
+    with_labels,
+)
 
 DEFAULT_ROOT = "/var/lib/docker"
+ROOT_WHAT = "the Docker data root (run as root, or pass --docker-root)"
 
 
 @dataclass(frozen=True)
@@ -69,8 +82,12 @@ class DockerRoot:
         self.root = root
         self.meta = posixpath.join(root, "image", "overlay2")
         self.layers_dir = posixpath.join(root, "overlay2")
-        if not os.path.isdir(self.meta) or not os.path.isdir(self.layers_dir):
-            raise StackError(root, "not a Docker data root with the overlay2 storage driver (see --docker-root)")
+        check_root(
+            root,
+            ("image/overlay2", "overlay2"),
+            "not a Docker data root with the overlay2 storage driver (see --docker-root)",
+            ROOT_WHAT,
+        )
 
     # ------------------------------------------------------------------ images
     def tags(self) -> dict[str, str]:
@@ -101,7 +118,12 @@ class DockerRoot:
                 candidates.setdefault("sha256:" + image_id, image_id)
         except OSError:
             pass
-        return unique_match("image", want, candidates)
+        try:
+            return unique_match("image", want, candidates)
+        except StackError as e:
+            if bare and e.problem.startswith("no such"):
+                raise no_such_tag(ref, want, tags) from None
+            raise
 
     def image_config(self, image_id: str) -> dict[str, Any]:
         cfg = read_json(posixpath.join(self.meta, "imagedb", "content", "sha256", image_id))
@@ -145,6 +167,8 @@ class DockerRoot:
         out = []
         try:
             ids = sorted(os.listdir(cdir))
+        except PermissionError:
+            raise StackError(cdir, f"permission denied reading {ROOT_WHAT}") from None
         except OSError:
             return []
         for cid in ids:
@@ -203,7 +227,7 @@ class DockerRoot:
         labels: list[str] = []
         if os.path.isdir(init):
             lowers.append(init)
-            labels.append(f"init layer (.dockerenv, /etc/hosts, /etc/resolv.conf, ...) · cache:{short(mount_id)}-init")
+            labels.append(f"init layer (.dockerenv, /etc/hosts, /etc/resolv.conf, ...){SEP}cache:{mount_id}-init")
         try:
             layers = list(reversed(self.image_layers(image_id)))
         except StackError:
@@ -215,7 +239,8 @@ class DockerRoot:
             lowers = self._lower_file(mount_id)
             labels = []
         stack = Stack.build(lowers, upper=upper, work=work if os.path.isdir(work) else None)
-        return with_labels(stack, f"container {c.name} ({c.id[:12]}) writable layer", labels)
+        ids = id_list([("container", c.id), ("cache", mount_id)])
+        return with_labels(stack, f"container {c.name} writable layer{SEP}{ids}", labels)
 
     def _lower_file(self, cache_id: str) -> list[str]:
         text = read_text(posixpath.join(self.layers_dir, cache_id, "lower"))

@@ -17,7 +17,17 @@ from typing import Any
 
 from ..errors import StackError
 from ..stack import Stack
-from .common import history_steps, layer_label, read_json, short, unique_match, with_labels
+from .common import (
+    SEP,
+    check_root,
+    history_steps,
+    id_list,
+    layer_label,
+    no_such_tag,
+    read_json,
+    unique_match,
+    with_labels,
+)
 
 DEFAULT_ROOT = "/var/lib/containers/storage"
 
@@ -45,8 +55,12 @@ class StorageRoot:
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = root
         self.layers_dir = posixpath.join(root, "overlay")
-        if not os.path.isdir(posixpath.join(root, "overlay-layers")) or not os.path.isdir(self.layers_dir):
-            raise StackError(root, "not a containers-storage root with the overlay driver (see --podman-root)")
+        check_root(
+            root,
+            ("overlay-layers", "overlay"),
+            "not a containers-storage root with the overlay driver (see --podman-root)",
+            "the containers-storage root (run as root, or pass --podman-root)",
+        )
 
     def _list(self, *parts: str) -> list[dict[str, Any]]:
         path = posixpath.join(self.root, *parts)
@@ -119,11 +133,17 @@ class StorageRoot:
                         names.setdefault(n[len(prefix) :], img["id"])
         want = ref
         last = want.rsplit("/", 1)[-1]
-        if want not in names and ":" not in last and "@" not in want:
+        bare = want not in names and ":" not in last and "@" not in want
+        if bare:
             want += ":latest"
             if want not in names:
                 want = ref
-        image_id = unique_match("image", want, names | {i["id"]: i["id"] for i in images})
+        try:
+            image_id = unique_match("image", want, names | {i["id"]: i["id"] for i in images})
+        except StackError as e:
+            if bare and e.problem.startswith("no such"):
+                raise no_such_tag(ref, ref, names) from None
+            raise
         return next(i for i in images if i["id"] == image_id)
 
     def _labels(self, chain: list[StorageLayer], image_id: str | None) -> list[str]:
@@ -163,9 +183,8 @@ class StorageRoot:
         stack = Stack.build(
             [self.diff_dir(layer.id) for layer in lowers], upper=upper, work=work if os.path.isdir(work) else None
         )
-        return with_labels(
-            stack, f"container {c.name} ({short(c.id)}) writable layer", self._labels(lowers, c.image or None)
-        )
+        ids = id_list([("container", c.id), ("layer", c.layer)])
+        return with_labels(stack, f"container {c.name} writable layer{SEP}{ids}", self._labels(lowers, c.image or None))
 
 
 def open_container(spec: str, root: str | None = None) -> Stack:

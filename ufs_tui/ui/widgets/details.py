@@ -7,7 +7,7 @@ the details worker); the widget only shows them.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.measure import Measurement
@@ -22,6 +22,8 @@ from textual.widgets import Static
 
 from ...core.content import hexdump
 from ...core.display import human_size, printable
+from ...core.sources.common import parse_label
+from ...core.stack import Layer
 from ..explorer import Details
 from .labels import glyph, status_style
 from .pane import fast_vertical_scrollbar
@@ -127,6 +129,28 @@ def render_details(d: Details, mode: str, frozen: bool, theme_dark: bool = True)
     return Group(*out)
 
 
+def render_layer(layer: Layer, alias: Callable[[str], str], counts: Text | None, in_lower: bool) -> RenderableType:
+    """What the details panel shows while the layer list has focus: the highlighted layer's whole label
+    (the full build step and every id), its path and counts."""
+    head = Text.assemble(("Layer ", Style(bold=True)), (layer.name, Style(bold=True)))
+    head.append("   shown in the Lower pane" if in_lower else "   Enter: show it in the Lower pane", style="dim")
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    parts = parse_label(layer.label) if layer.label else None
+    if parts is not None:
+        made = parts.size is not None or any(k == "diff" for k, _ in parts.ids)
+        t.add_row("created by" if made else "label", Text(printable(parts.text)))
+        if parts.size is not None:
+            t.add_row("size", Text(parts.size))
+    if counts is not None:
+        t.add_row("holds", counts)
+    for key, value in parts.ids if parts is not None else ():
+        t.add_row(f"{key} id", Text(printable(value)))
+    t.add_row("path", Text(printable(alias(layer.path))))
+    return Group(head, t)
+
+
 class Prerendered:
     """Lines Rich already rendered at a fixed width, in the details worker: the UI thread only copies them.
 
@@ -156,9 +180,11 @@ class DetailsPanel(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.body = Static(Text("Select a path", style="dim"), id="details-body")
+        self._path_view: RenderableType = Text("Select a path", style="dim")
+        self.body = Static(self._path_view, id="details-body")
         self.border_title = "Details"
         self.shown: Details | None = None
+        self.layer_shown: str | None = None  # the layer whose labels are shown (while the layer list has focus)
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
@@ -173,5 +199,22 @@ class DetailsPanel(VerticalScroll):
 
     def show(self, d: Details | None, renderable: RenderableType) -> None:
         self.shown = d
+        self._path_view = renderable
+        if self.layer_shown is None:  # else shown once the layer list lets go
+            self.body.update(renderable)
+            self.scroll_home(animate=False)
+
+    def show_layer(self, name: str, renderable: RenderableType) -> None:
+        """A layer's labels instead of the path's details, until :meth:`end_layer`."""
+        self.layer_shown = name
+        self.border_title = f"Details · layer {name}"
         self.body.update(renderable)
+        self.scroll_home(animate=False)
+
+    def end_layer(self) -> None:
+        if self.layer_shown is None:
+            return
+        self.layer_shown = None
+        self.border_title = "Details"
+        self.body.update(self._path_view)
         self.scroll_home(animate=False)
