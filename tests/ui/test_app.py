@@ -280,3 +280,69 @@ async def test_cursor_follows_a_redirected_dir_both_ways(root_mount: None, demo:
         await settle(pilot)
         assert merged.cursor_path() == "/manual/readme.md"
         assert "absent" not in text_of(app.query_one("#where-merged"))
+
+
+def _docker_save_archive(path: str) -> None:
+    """A two-layer ``docker save`` archive, written by hand: layer 1 has a, b and dir/x; layer 2 replaces a,
+    adds c and deletes b with a ``.wh.`` whiteout."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    def layer(files: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    layers = [
+        layer({"a": b"a1\n", "b": b"b1\n", "dir/x": b"x\n"}),
+        layer({"a": b"a2 longer\n", "c": b"c\n", ".wh.b": b""}),
+    ]
+    config = {
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(data).hexdigest() for data in layers]},
+        "history": [{"created_by": "ADD base /"}, {"created_by": "/bin/sh -c change things"}],
+    }
+    with tarfile.open(path, "w") as t:
+
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+
+        add("config.json", json.dumps(config).encode())
+        for n, data in enumerate(layers):
+            add(f"l{n}/layer.tar", data)
+        manifest = [{"Config": "config.json", "RepoTags": ["hand:1"], "Layers": ["l0/layer.tar", "l1/layer.tar"]}]
+        add("manifest.json", json.dumps(manifest).encode())
+
+
+async def test_layer_counts_of_an_image_archive(tmp_layers: str) -> None:
+    """Layers read in place from an archive are counted too (they cannot be rebuilt from paths in a child)."""
+    from ufs_tui.core.sources import open_source
+
+    from .helpers import settle_counts
+
+    archive = os.path.join(tmp_layers, "img.tar")
+    _docker_save_archive(archive)
+    stack = open_source(archive)
+    app = make_app(stack, live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle_counts(pilot)
+        from ufs_tui.ui.widgets.layers import LayerList
+
+        counts = app.query_one(LayerList).counts
+        top, bottom = counts["lower:0"], counts["lower:1"]
+        assert (top.new, top.copied, top.whiteouts, top.size) == (1, 1, 1, len(b"a2 longer\n") + len(b"c\n"))
+        assert (bottom.new, bottom.copied, bottom.whiteouts) == (3, 0, 0)
+        # the Lower pane shows lower:0's own entries, its whiteout included, read from the archive in place
+        lower = app.pane_tree("lower")
+        assert {n: lower.nodes["/" + n].data.status for n in names(lower)} == {
+            "a": S.LOWER,  # visible: the merged view shows this layer's copy
+            "b": S.WHITEOUT,
+            "c": S.LOWER,
+        }

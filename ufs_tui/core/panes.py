@@ -53,7 +53,7 @@ class Item:
 
 def own_stack(stack: Stack, layer: Layer) -> Stack:
     """A stack of ``layer`` alone, to read what that layer holds itself (markers decoded, nothing merged)."""
-    alone = Layer(layer.path, "lower", 1 << 30, layer.label)  # no layer lies below it
+    alone = Layer(layer.path, "lower", 1 << 30, layer.label, layer.fs)  # no layer lies below it; read as it is
     return replace(stack, lowers=(alone,), upper=None, work=None, data_layers=())
 
 

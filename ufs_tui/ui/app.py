@@ -34,7 +34,7 @@ from ..core.content import is_dir
 from ..core.display import printable
 from ..core.errors import UfsError
 from ..core.layers_ops import Plan, commit, commit_remount, fresh_sibling, plan_commit, plan_squash, squash
-from ..core.layerstats import LayerCounts, stack_to_json
+from ..core.layerstats import LayerCounts, layer_counts, stack_to_json
 from ..core.merge import join
 from ..core.mount import MountHandle, MountManager, RemountError, mount_options, resolve_backend, target_problem
 from ..core.mount_errors import MountError, Problem, one_line
@@ -475,6 +475,17 @@ class UfsApp(App[int]):
         """
         names = [la.name for la in self.stack.all_layers if only is None or la.path in only]
         if not names:
+            return
+        if any(la.fs is not None for la in self.stack.all_layers):
+            # Layers read in place from an image archive: a child process could not rebuild them from paths.
+            # The archive's index is in memory here, so counting in a thread is quick.
+            for name in names:
+                layer = self.stack.layer_by_name(name)
+                counts = await asyncio.to_thread(layer_counts, self.stack, layer)
+                try:
+                    self.query_one(LayerList).set_counts(name, counts)
+                except NoMatches:  # the app is closing
+                    return
             return
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
