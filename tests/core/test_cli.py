@@ -385,8 +385,21 @@ def test_hostile_names_json_round_trip(hostile_stack: tuple[str, list[bytes]]) -
         else:
             assert "path_b64" not in o
         assert os.path.lexists(os.fsencode(o["source"]))
+        if _utf8(o["source"]):
+            assert "source_b64" not in o
+        else:  # the real path is not UTF-8 either: exact bytes too, for any language
+            assert base64.b64decode(o["source_b64"]) == os.fsencode(o["source"])
     link = next(o for o in lines if o["path"] == "/evil-link")
     assert os.fsencode(link["target"]) == b"\x1b[2J\xff\ntarget"
+    assert base64.b64decode(link["target_b64"]) == b"\x1b[2J\xff\ntarget"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def test_hostile_names_diff_docker_on_a_pipe_are_docker_s_bytes(

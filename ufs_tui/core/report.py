@@ -30,6 +30,15 @@ def _path_fields(path: str) -> str:
     return out
 
 
+def _b64_fields(**values: str | None) -> str:
+    """``,"KEY_b64":"..."`` for each value that is not valid UTF-8 (a symlink target, a real path)."""
+    out = ""
+    for key, value in values.items():
+        if value is not None and not value.isascii() and not is_valid_utf8(value):
+            out += ',"' + key + '_b64":"' + b64(value) + '"'
+    return out
+
+
 def entry_json(path: str, e: Entry) -> str:
     target = "null" if e.target is None else _enc(e.target)
     line = (
@@ -51,6 +60,7 @@ def entry_json(path: str, e: Entry) -> str:
         + e.status
         + '"'
     )
+    line += _b64_fields(target=e.target, source=e.source)
     if e.extra:
         for key in ("redirect", "data_layer", "error"):
             if key in e.extra:
@@ -73,6 +83,9 @@ def node_json(path: str, node: Node | None, layer: str, status: str, by: str | N
             "status": status,
         }
     )
+    for key, value in (("target", node.target if node else None), ("source", real)):
+        if value is not None and not is_valid_utf8(value):
+            obj[key + "_b64"] = b64(value)
     if node is not None and node.whiteout:
         obj["whiteout"] = node.whiteout
     if by is not None:
@@ -112,19 +125,21 @@ def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False) -> N
         if more is None:
             target = "null"
         elif isinstance(more, str):
-            target = enc(more)
+            target = enc(more) if more.isascii() else ""  # not ASCII: maybe not UTF-8 (target_b64)
         elif more[2] is None:  # a dir's sources: nothing extra
-            target = "null" if more[0] is None else enc(more[0])
+            target = "null" if more[0] is None else enc(more[0]) if more[0].isascii() else ""
         else:
             target = ""
-        if not target or not path.isascii():
+        src = e._src
+        head = heads.get(id(src))
+        if head is None:
+            srcdir = src[1]
+            # A source dir that is not ASCII gets no fast line ("" here): it may need source_b64.
+            escaped = enc(srcdir if srcdir != "/" else "")[:-1] if srcdir.isascii() else ""
+            head = heads[id(src)] = (src[0].name, escaped, src)
+        if not target or not path.isascii() or not head[1]:
             add(entry_json(path, e) + "\n")
         else:
-            src = e._src
-            head = heads.get(id(src))
-            if head is None:
-                srcdir = src[1]
-                head = heads[id(src)] = (src[0].name, enc(srcdir if srcdir != "/" else "")[:-1], src)
             kind, mode, status = e._cls
             name = path[path.rfind("/") + 1 :]
             add(
