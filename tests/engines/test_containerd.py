@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
 
@@ -16,13 +17,16 @@ from ufs_tui.core.sources import list_overlay_mounts, open_source
 
 @pytest.fixture(scope="module")
 def task(containerd: Engine) -> str:
-    containerd.run("run", "-d", "docker.io/library/multi:1", "t1", "sleep", "100000")
-    containerd.run("tasks", "exec", "--exec-id", "e1", "t1", "sh", "-c", CHANGES)
-    return "t1"
+    # A name of this run's own: containerd:ID looks at every containerd mount on the host, and another
+    # run of these tests (another session's, say) may have a container of the same name.
+    name = f"t1-{uuid.uuid4().hex[:8]}"
+    containerd.run("run", "-d", "docker.io/library/multi:1", name, "sleep", "100000")
+    containerd.run("tasks", "exec", "--exec-id", "e1", name, "sh", "-c", CHANGES)
+    return name
 
 
-def rootfs(containerd: Engine) -> str:
-    m = next(m for m in list_overlay_mounts() if m.engine == "containerd" and m.container_id == "t1")
+def rootfs(containerd: Engine, task: str) -> str:
+    m = next(m for m in list_overlay_mounts() if m.engine == "containerd" and m.container_id == task)
     return m.target
 
 
@@ -30,7 +34,7 @@ def test_tree_equals_kernel_rootfs(containerd: Engine, task: str) -> None:
     stack = open_source(f"containerd:{task}")
     assert len(stack.lowers) == 3 and stack.upper is not None
     assert all(layer.label.startswith("snapshot ") for layer in stack.lowers)
-    target = rootfs(containerd)
+    target = rootfs(containerd, task)
     namespace = containerd.argv[-1]
     assert target.endswith(f"/{namespace}/{task}/rootfs")
     assert model_tree(stack) == kernel_tree(target)
