@@ -17,6 +17,7 @@ import os
 import posixpath
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from . import status as S
 from .errors import StackError
@@ -24,6 +25,7 @@ from .markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, do
 from .stack import Layer, LayerFS, Stack
 
 Source = tuple[Layer, str]  # (layer, real directory path in that layer)
+_T = TypeVar("_T")
 # Lookups the kernel refuses because of mount options (OVERLAY-NOTES §2; tests/kernel/test_markers.py).
 _NO_METACOPY = "metacopy file, but the mount has metacopy off: the kernel refuses this lookup (EPERM)"
 _REFUSED = "redirect not followed (userxattr or redirect_dir=nofollow): the kernel refuses this lookup (EPERM)"
@@ -611,24 +613,18 @@ class OverlayView:
         return self._scan_lazy(path, sources), []
 
     def _scandir(self, real: str) -> dict[str, os.DirEntry[str]] | None:
-        """The entries of one real dir (layers on disk), by name; None if it is gone or unreadable
-        (recorded in :attr:`errors`)."""
-        try:
-            with os.scandir(real) as it:
-                got = {de.name: de for de in it}
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as e:
-            self.errors[real] = e.strerror or str(e)
-            return None
-        if self.errors:
-            self.errors.pop(real, None)  # readable again
-        return got
+        """The entries of one real dir (layers on disk), by name; see :meth:`_read_layer_dir`."""
+        return self._read_layer_dir(real, _entries_by_name)
 
     def _listdir(self, real: str) -> list[str] | None:
-        """The names in one real dir (layers on disk); None if it is gone or unreadable (recorded in :attr:`errors`)."""
+        """The names in one real dir (layers on disk); see :meth:`_read_layer_dir`."""
+        return self._read_layer_dir(real, os.listdir)
+
+    def _read_layer_dir(self, real: str, read: Callable[[str], _T]) -> _T | None:
+        """``read(real)``; None if the dir is gone, or unreadable (then recorded in :attr:`errors` until it
+        can be read again)."""
         try:
-            got = os.listdir(real)
+            got = read(real)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
@@ -1114,6 +1110,11 @@ class OverlayView:
             if node.opaque:
                 stop = True
         return None, stop
+
+
+def _entries_by_name(real: str) -> dict[str, os.DirEntry[str]]:
+    with os.scandir(real) as it:
+        return {de.name: de for de in it}
 
 
 def _marker_xattrs(ns: str) -> frozenset[str]:
