@@ -42,3 +42,23 @@ def tmp_layers(tmp_path: os.PathLike[str]) -> Iterator[str]:
     path = os.fspath(tmp_path)
     yield path
     remove_tree(path)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[str]:
+    """A temp dir that uid 65534 can traverse (pytest's tmp_path is private to root), removed afterwards even
+    when a test left dirs in it without permissions."""
+    import shutil
+    import tempfile
+
+    need(os.geteuid() == 0, "needs root to run the CLI as another user (setpriv)")
+    need(shutil.which("setpriv") is not None, "needs setpriv (util-linux)")
+    d = tempfile.mkdtemp(prefix="ufs-shared-")
+    os.chmod(d, 0o755)
+    try:
+        yield d
+    finally:
+        for dirpath, dirnames, _ in os.walk(d):
+            for n in dirnames:
+                os.chmod(os.path.join(dirpath, n), 0o755)
+        shutil.rmtree(d)

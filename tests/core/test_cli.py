@@ -10,13 +10,10 @@ import base64
 import json
 import os
 import re
-import shutil
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,22 +109,6 @@ def snapshot(root: str) -> dict[str, tuple[object, ...]]:
 @pytest.fixture
 def as_root() -> None:
     need(os.geteuid() == 0, "needs root to make whiteouts (mknod 0/0) and trusted.overlay.* xattrs")
-
-
-@pytest.fixture
-def shared_tmp() -> Iterator[str]:
-    """A temp dir that uid 65534 can traverse (pytest's tmp_path is private to root)."""
-    need(os.geteuid() == 0, "needs root to run the CLI as another user (setpriv)")
-    need(shutil.which("setpriv") is not None, "needs setpriv (util-linux)")
-    d = tempfile.mkdtemp(prefix="ufs-cli-")
-    os.chmod(d, 0o755)
-    try:
-        yield d
-    finally:
-        for dirpath, dirnames, _ in os.walk(d):
-            for n in dirnames:
-                os.chmod(os.path.join(dirpath, n), 0o755)
-        shutil.rmtree(d)
 
 
 # --------------------------------------------------------------------------- statuses

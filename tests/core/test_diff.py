@@ -13,19 +13,15 @@ from __future__ import annotations
 import json
 import os
 import pty
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import need
 from tests.overlay import mounted
 from ufs_tui.core import status as S
 from ufs_tui.core.display import printable
@@ -355,22 +351,6 @@ def test_names_escaped_on_a_terminal(odd_upper: list[str], fmt: str) -> None:
 
 
 # --------------------------------------------------------------------------- unreadable dirs
-
-
-@pytest.fixture
-def shared_tmp() -> Iterator[str]:
-    """A temp dir that uid 65534 can traverse (pytest's tmp_path is private to root)."""
-    need(os.geteuid() == 0, "needs root to run the CLI as another user (setpriv)")
-    need(shutil.which("setpriv") is not None, "needs setpriv (util-linux)")
-    d = tempfile.mkdtemp(prefix="ufs-diff-")
-    os.chmod(d, 0o755)
-    try:
-        yield d
-    finally:
-        for dirpath, dirnames, _ in os.walk(d):
-            for n in dirnames:
-                os.chmod(os.path.join(dirpath, n), 0o755)
-        shutil.rmtree(d)
 
 
 @pytest.mark.parametrize("fmt", ["docker", "podman", "json", "text"])
