@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -181,3 +182,26 @@ def test_commit_with_an_answer_on_stdin(root_mount: None, d: str) -> None:
     assert os.listdir(f"{d}/N") == [] and os.path.isdir(f"{d}/W.1")
     r = cli(f"{d}/rt", "commit", "--lower", f"{d}/L0", "--work", f"{d}/W", "--yes")
     assert r.returncode == 2 and "no upper to commit" in r.stderr
+
+
+def test_commit_of_a_mounted_stack_is_checked_before_anything_changes(root_mount: None, d: str) -> None:
+    """The new upper would be on another filesystem than the new work dir: refused before anything is created or
+    unmounted (the mount stays, with the old stack), in one plain line with a fix."""
+    make_tree(d, {"L0/a": "a\n", "U/": None, "W/": None, "m/": None, "t/": None})
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", f"{d}/t"], check=True)
+    try:
+        r = cli(f"{d}/rt", "mount", "--lower", f"{d}/L0", "--upper", f"{d}/U", "--work", f"{d}/W", f"{d}/m")
+        assert r.returncode == 0, r.stderr
+        stack = ["--lower", f"{d}/L0", "--upper", f"{d}/U", "--work", f"{d}/W"]
+        r = cli(f"{d}/rt", "commit", *stack, "--new-upper", f"{d}/t/U2", "--new-work", f"{d}/W2", "--yes")
+        assert r.returncode == 2
+        assert f"commit: not done: the new stack would not mount at {d}/m; nothing was created or unmounted" in r.stderr
+        [error] = [line for line in r.stderr.splitlines() if line.startswith("ufs-tui: error: ")]
+        assert "the work dir is on a different filesystem than the upper" in error and "(fix: " in error
+        assert not os.path.exists(f"{d}/t/U2") and not os.path.exists(f"{d}/W2")
+        with open("/proc/self/mountinfo") as f:
+            line = next(x for x in f if f" {d}/m " in x)
+        assert f"upperdir={d}/U," in line  # still the old stack
+        assert cli(f"{d}/rt", "umount", "--mine").returncode == 0
+    finally:
+        subprocess.run(["umount", f"{d}/t"], capture_output=True)

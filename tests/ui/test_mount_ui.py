@@ -1,17 +1,23 @@
 """Mounting from the UI with keys, on real mounts: m mounts (kernel as root, a user namespace, fuse-overlayfs),
 the Merged pane reads the mount and marks where the kernel and the model disagree (nowhere), writes through the
 mount show live in Upper and Merged, u unmounts; C commits and S squashes (compared with the kernel); SIGTERM and
-SIGHUP to the real program leave no mount behind, also for an unprivileged user (user namespace).
+SIGHUP to the real program leave no mount behind, also for an unprivileged user (user namespace), and so does a
+terminal that goes away without a SIGHUP. Options and backend edited while mounted reach the kernel; an edited
+stack that would not mount, or a busy mount, leaves the mount as it is and says so.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,13 +29,16 @@ from textual.widgets import Input
 from tests.conftest import need
 from tests.mount.helpers import NOBODY, ROOT, make_tree, public_tmpdir, rmtree, run_sh, snapshot
 from tests.overlay import kernel_tree, model_tree, mounted
-from ufs_tui.core.mount import _wait_gone, mount_points, recorded, unmount_mine
+from ufs_tui.core import status as S
+from ufs_tui.core.mount import _wait_gone, fstype_at, mount_points, recorded, unmount_mine
+from ufs_tui.core.sources.mountinfo import read_mountinfo
 from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import UfsApp, make_app
 from ufs_tui.ui.explorer import KERNEL_DIFFERS
 from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen
+from ufs_tui.ui.screens.stack import StackEditor
 
-from .helpers import names, row, settle, text_of, wait_until
+from .helpers import goto, names, row, settle, text_of, wait_until
 
 
 @pytest.fixture
@@ -248,6 +257,18 @@ async def test_fuse_overlayfs_backend(root_mount: None, d: str) -> None:
         assert names(app.pane_tree("merged")) == sorted(os.listdir(h.target)) == ["a", "b", "sub"]
         await open_all(pilot, app)
         assert differing_rows(app) == []
+        # An opaque dir made through the mount: fuse-overlayfs marks it with .wh..wh..opq and .wh..opq in the
+        # upper (besides the xattr); the model of a fuse mount reads those markers (oci-whiteouts) as fuse does.
+        run_sh(f"cd {shlex.quote(h.target)}; rm -r sub; mkdir sub; echo z > sub/z")
+        assert {".wh..wh..opq", ".wh..opq", "z"} <= set(os.listdir(f"{d}/u/sub"))
+        assert "oci-whiteouts" in app.stack.options
+        await pilot.press("r")  # reload (this app does not watch)
+        await settle(pilot)
+        await open_all(pilot, app)
+        merged = app.pane_tree("merged")
+        assert names(merged, "/sub") == sorted(os.listdir(f"{h.target}/sub")) == ["z"]
+        assert merged.nodes["/sub"].data is not None and merged.nodes["/sub"].data.status == S.OPAQUE
+        assert differing_rows(app) == [] and app.explorer.mismatches == {}
         await press_unmount(pilot, app)
         assert h.target not in mount_points()
 
@@ -281,6 +302,224 @@ async def test_commit_from_the_ui_remounts_and_matches_the_kernel(root_mount: No
         assert names(app.pane_tree("upper")) == []
         assert names(app.pane_tree("merged")) == ["a", "c", "sub"]
         await press_unmount(pilot, app)
+
+
+def super_options(target: str) -> set[str]:
+    return {o for m in read_mountinfo() if m.target == target for o in m.options}
+
+
+async def test_options_and_backend_edited_while_mounted_reach_the_mount(
+    root_mount: None, userns_mount: None, d: str
+) -> None:
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None and not {"index=on", "redirect_dir=on"} & super_options(h.target)
+        # e, 3 (index=on), 1 (redirect_dir=on), Ctrl+S: remounted with them
+        await pilot.press("e")
+        await on_screen(pilot, app, StackEditor)
+        await pilot.press("3", "1", "ctrl+s")
+        await wait_until(pilot, lambda: app.handle is not h and not app.mount_busy, "the remount")
+        await settle(pilot)
+        new = app.handle
+        assert new is not None and app.last_error is None and new.target == h.target
+        assert {"index=on", "redirect_dir=on"} <= super_options(h.target)
+        assert set(new.options) == {"index=on", "redirect_dir=on"}
+        [rec] = recorded(f"{d}/rt")
+        assert rec.id == new.id and set(rec.options) == {"index=on", "redirect_dir=on"}
+        assert {"index=on", "redirect_dir=on"} <= set(app.stack.options)
+        # The backend: a user namespace needs userxattr, which the kernel refuses with redirect_dir=on: Ctrl+S
+        # is refused in the editor (the mount stays); without the options it remounts in a user namespace.
+        await pilot.press("e")
+        await on_screen(pilot, app, StackEditor)
+        await pilot.press("b", "b", "ctrl+s")  # auto → kernel → userns
+        ed = app.screen
+        assert isinstance(ed, StackEditor) and ed.backend == "userns"
+        said = text_of(ed.query_one("#stack-problems"), width=300)
+        assert "not applied" in said and "redirect_dir=on,userxattr" in said
+        assert app.handle is new and {"index=on", "redirect_dir=on"} <= super_options(h.target)
+        await pilot.press("3", "3", "1", "1", "1", "1")  # index on → off → default; redirect_dir on → ... → default
+        assert ed.stack().options == ()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.handle is not new and not app.mount_busy, "the remount in a namespace")
+        await settle(pilot)
+        ns = app.handle
+        assert ns is not None and ns.backend == "userns" and app.last_error is None, app.last_error
+        assert ns.target == h.target and h.target not in mount_points()  # the kernel mount is gone
+        assert sorted(os.listdir(ns.path)) == ["a", "b", "sub"] and app.explorer.mount_point == ns.path
+        assert [r.backend for r in recorded(f"{d}/rt")] == ["userns"]
+        assert app.stack.xattr_ns == "user" and "userxattr" in app.stack.options
+        await open_all(pilot, app)
+        assert differing_rows(app) == []
+        await press_unmount(pilot, app)
+        assert ns.helper_pid is not None and _wait_gone(ns.helper_pid, 30) and recorded(f"{d}/rt") == []
+
+
+async def test_the_backend_edited_while_mounted_is_the_one_mounted(root_mount: None, d: str) -> None:
+    need(shutil.which("fuse-overlayfs") is not None, "needs fuse-overlayfs")
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None and fstype_at(h.target) == "overlay"
+        await pilot.press("e")
+        await on_screen(pilot, app, StackEditor)
+        await pilot.press("b", "b", "b", "ctrl+s")  # auto → kernel → userns → fuse
+        await wait_until(pilot, lambda: app.handle is not h and not app.mount_busy, "the remount with fuse")
+        await settle(pilot)
+        new = app.handle
+        assert new is not None and new.backend == "fuse" and app.last_error is None, app.last_error
+        assert new.target == h.target and fstype_at(h.target) == "fuse.fuse-overlayfs"
+        assert [r.backend for r in recorded(f"{d}/rt")] == ["fuse"] and app.backend == "fuse"
+        assert "oci-whiteouts" in app.stack.options  # the model reads fuse-overlayfs's own markers
+        await open_all(pilot, app)
+        assert differing_rows(app) == []
+        await press_unmount(pilot, app)
+        assert h.target not in mount_points() and recorded(f"{d}/rt") == []
+
+
+async def test_an_edited_stack_that_would_not_mount_is_not_applied_while_mounted(root_mount: None, d: str) -> None:
+    """The editor says ✗ (a work dir on another filesystem): Ctrl+S leaves the mount as it is and says so."""
+    other = f"{d}/otherfs"
+    os.mkdir(other)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", other], check=True)
+    os.mkdir(f"{other}/work")
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None
+        await pilot.press("e")
+        await on_screen(pilot, app, StackEditor)
+        await pilot.press("w")
+        await on_screen(pilot, app, PromptScreen)
+        inp = app.screen.query_one("#prompt-input", Input)
+        inp.value = f"{other}/work"
+        await pilot.press("enter")
+        await on_screen(pilot, app, StackEditor)
+        ed = app.screen
+        assert isinstance(ed, StackEditor)
+        await wait_until(pilot, lambda: ed.work == f"{other}/work", "the new work dir")
+        assert "different filesystem" in text_of(ed.query_one("#stack-problems"), width=300)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is ed  # not applied
+        said = text_of(ed.query_one("#stack-problems"), width=300)
+        assert "not applied: the edited stack would not mount" in said and "the mount is left as it is" in said
+        assert app.handle is h and h.target in mount_points() and [r.id for r in recorded(f"{d}/rt")] == [h.id]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.handle is h and app.stack.work == f"{d}/w" and app.last_error is None
+        await press_unmount(pilot, app)
+    subprocess.run(["umount", other], check=True)
+
+
+async def test_a_busy_mount_is_not_remounted_and_the_message_says_so(root_mount: None, d: str) -> None:
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await press_mount(pilot, app)
+        h = app.handle
+        assert h is not None
+        holder = subprocess.Popen(["sleep", "600"], cwd=h.target)  # its cwd keeps the mount busy
+        try:
+            await pilot.press("e")
+            await on_screen(pilot, app, StackEditor)
+            await pilot.press("2", "ctrl+s")  # metacopy=on: a stack that would mount
+            await on_screen(pilot, app, MessageScreen)
+            await wait_until(pilot, lambda: not app.mount_busy, "the remount worker")
+            assert isinstance(app.screen, MessageScreen)
+            assert app.screen.title_text == "Cannot remount: the mount could not be unmounted"
+            assert app.last_error is not None and "busy" in app.last_error
+            assert f"Nothing was changed: the old stack is still mounted at {h.target}." in app.last_error
+            assert "mounted again" not in app.last_error
+            assert app.handle is h and h.target in mount_points() and "metacopy=on" not in super_options(h.target)
+            assert [r.id for r in recorded(f"{d}/rt")] == [h.id]
+            await pilot.press("enter")
+        finally:
+            holder.kill()
+            holder.wait()
+        await press_unmount(pilot, app)
+        assert h.target not in mount_points()
+
+
+async def test_a_redirect_not_followed_fails_in_both_the_model_and_the_kernel(root_mount: None, d: str) -> None:
+    """redirect_dir=nofollow over a renamed dir: said before mounting (editor and m), and the kernel's EPERM on
+    that name is what the model predicts (no ≠); a kernel that resolves a name the model says fails is marked."""
+    make_tree(d, {"l1/docs/x": "x\n", "pre/": None})
+    with mounted([f"{d}/l0", f"{d}/l1"], f"{d}/u", f"{d}/w", f"{d}/pre", "redirect_dir=on"):
+        os.rename(f"{d}/pre/docs", f"{d}/pre/manual")
+    stack = Stack.build([f"{d}/l0", f"{d}/l1"], f"{d}/u", f"{d}/w", options=("redirect_dir=nofollow",))
+    app = make_app(stack, live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await on_screen(pilot, app, StackEditor)
+        said = text_of(app.screen.query_one("#stack-problems"), width=300)
+        assert "⚠ redirect_dir=nofollow" in said and "/manual" in said and "fail with EPERM" in said
+        assert "checks pass" in said  # a warning: the mount is not refused
+        await pilot.press("escape")
+        await pilot.press("m")
+        await on_screen(pilot, app, PromptScreen)
+        said = text_of(app.screen.query_one("#prompt-lines"), width=300)
+        assert "warning: redirect_dir=nofollow" in said and "/manual" in said
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.handle is not None and not app.mount_busy, "the mount")
+        await settle(pilot)
+        h = app.handle
+        assert h is not None and "redirect_dir=nofollow" in super_options(h.target)
+        with pytest.raises(PermissionError):
+            os.lstat(f"{h.target}/manual")
+        merged = app.pane_tree("merged")
+        item = merged.nodes["/manual"].data
+        assert item is not None and item.status == S.ERROR
+        await open_all(pilot, app)
+        assert differing_rows(app) == [] and app.explorer.mismatches == {}
+        await goto(pilot, merged, "/manual")
+        assert "agrees with the model" in text_of(app.query_one("#details-body"), width=300)
+        await press_unmount(pilot, app)
+    # A "mount" (a plain dir) where manual resolves: the model says the lookup fails; marked.
+    make_tree(d, {"fake/a": "a0\n", "fake/b": "b1\n", "fake/sub/x": "x\n", "fake/sub/y": "y\n", "fake/manual/": None})
+    app = make_app(stack, live=False, mount_point=f"{d}/fake")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        said = row(app.pane_tree("merged"), "/manual")
+        assert said.startswith("≠ manual/  kernel: a dir (the model: looking it up fails)"), said
+
+
+async def test_an_upper_another_mount_uses_is_refused_before_mounting(root_mount: None, d: str) -> None:
+    os.mkdir(f"{d}/other")
+    with mounted([f"{d}/l1"], f"{d}/u", f"{d}/w", f"{d}/other"):  # no index: the kernel would mount it again
+        app = make_app(stack_of(d), live=False)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await settle(pilot)
+            await pilot.press("e")
+            await on_screen(pilot, app, StackEditor)
+            said = text_of(app.screen.query_one("#stack-problems"), width=300)
+            assert f"the upper is in use by another overlay mount at {d}/other" in said
+            await pilot.press("escape")
+            await pilot.press("m")
+            await on_screen(pilot, app, MessageScreen)
+            assert app.last_error is not None and f"in use by another overlay mount at {d}/other" in app.last_error
+            assert "Nothing was changed." in app.last_error
+            assert app.handle is None and [t for t in mount_points() if t.startswith(d)] == [f"{d}/other"]
+
+
+async def test_a_runtime_dir_that_cannot_be_made_is_a_dialog(d: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UFS_TUI_RUNTIME_DIR", "/nonexistent-ufs-test/rt")
+    app = make_app(stack_of(d), live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await on_screen(pilot, app, MessageScreen)
+        assert app.last_error is not None
+        assert "/nonexistent-ufs-test/rt: cannot create the runtime dir: No such file or directory" in app.last_error
+        assert "fix: create its parent dir, or set UFS_TUI_RUNTIME_DIR" in app.last_error
+        assert app.handle is None and not os.path.exists("/nonexistent-ufs-test")
 
 
 def _through_mount(d: str, lowers: list[str], upper: str, script: str) -> None:
@@ -435,3 +674,46 @@ def test_unprivileged_user_mounts_in_a_namespace_and_signals_end_it(
     assert recorded(f"{d}/rt") == []
     with open(f"{d}/rc") as f:
         assert f.read().startswith("rc=")  # it ended (the exit status: see the report; not asserted)
+
+
+def test_a_terminal_gone_without_sighup_ends_the_app_and_its_mount(root_mount: None, d: str) -> None:
+    """The program runs in a terminal that is not its controlling terminal (what 'su -c' or setsid give: closing
+    the window sends no SIGHUP). The terminal goes away (its master side closes): the app unmounts what it
+    mounted and exits 129, as on SIGHUP, instead of spinning on an stdin that reads nothing."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = dict(os.environ, UFS_TUI_RUNTIME_DIR=f"{d}/rt", PYTHONPATH=ROOT, TERM="xterm-256color")
+    argv = [UFS, "--lower", f"{d}/l0:{d}/l1", "--upper", f"{d}/u", "--work", f"{d}/w"]
+    # A new session and the pty only as inherited fds: it is nobody's controlling terminal.
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until(cond: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not cond():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"never saw {what}; the app wrote: {bytes(seen[-2000:])!r}")
+            ready, _, _ = select.select([master], [], [], 1.0)  # returns as soon as the app writes
+            if ready:
+                seen.extend(os.read(master, 1 << 16))
+
+    try:
+        read_until(lambda: b"Merged" in seen, "the app start")
+        os.write(master, b"m")
+        read_until(lambda: b"Mount the stack" in seen, "the mount prompt")
+        os.write(master, b"\r")
+        read_until(lambda: len(recorded(f"{d}/rt")) == 1, "the mount")
+        [entry] = recorded(f"{d}/rt")
+        assert entry.target in mount_points()
+        assert os.getsid(proc.pid) == proc.pid  # its own session: no terminal will send it SIGHUP
+    finally:
+        os.close(master)  # the terminal is gone
+    try:
+        assert proc.wait(timeout=60) == 129
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert entry.target not in mount_points() and not os.path.exists(entry.target)
+    assert [t for t in mount_points() if t.startswith(d)] == []
+    assert recorded(f"{d}/rt") == []

@@ -18,7 +18,7 @@ from tests.mount.helpers import make_tree, snapshot
 from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import UfsApp, make_app
-from ufs_tui.ui.bindings import EDITOR_KEYS
+from ufs_tui.ui.bindings import EDITOR_KEYS, key_display
 from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, complete_dir
 from ufs_tui.ui.screens.help import HelpScreen
 from ufs_tui.ui.screens.stack import StackEditor
@@ -223,24 +223,62 @@ async def test_work_on_another_filesystem_is_said_before_the_kernel(d: str, root
         subprocess.run(["umount", other], check=True)
 
 
-async def test_every_editor_key_is_in_its_footer_and_in_help(d: str) -> None:
+def screen_lines(app: UfsApp) -> list[str]:
+    """The characters on screen now, one string a row (what a person sees)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
+async def test_every_editor_key_is_on_screen_and_in_help(d: str, size: tuple[int, int]) -> None:
+    """Each key of the editor is shown with its word on the screen itself (the key legend, and the options line
+    for 1-5), whole, at 80x24 and 160x45; every one is bound; and the help screen lists them."""
     app = app_for(d)
-    async with app.run_test(size=(200, 45)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         await pilot.press("e")
         ed = editor(app)
-        shown: set[str] = set()
+        await pilot.pause()
+        lines = screen_lines(app)
+        assert len(lines) == size[1] and all(len(line) <= size[0] for line in lines)
+        screen = "\n".join(lines)
         for k in EDITOR_KEYS:
             for key in k.keys.split(","):
                 bindings = ed._bindings.key_to_bindings.get(key, [])
-                assert any(b.action == k.action and b.show for b in bindings), (key, k.action)
-                shown.add(k.action)
-        assert {k.action for k in EDITOR_KEYS} <= shown
-        await pilot.press("escape", "question_mark")
+                assert any(b.action == k.action for b in bindings), (key, k.action)
+            if k.action.startswith("option("):
+                name = k.action.split("'")[1]
+                assert f"{k.keys} {name}=" in screen, (k.keys, screen)
+            else:
+                shown = (k.display or key_display(k.keys)).replace(" ", "/")
+                assert f"{shown} {k.short}" in screen, (shown, k.short, screen)
+        assert "1-5 Options" in screen and "? Help" in screen
+        # The legend is whole: no entry is cut at the right edge or split over two lines.
+        legend = [line for line in lines if "Add" in line or "Cancel" in line]
+        assert legend and all(not line.rstrip().endswith(("…", "▏")) for line in legend)
+        await pilot.press("question_mark")  # ? works in the editor, as the legend says
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the HelpScreen")
         body = text_of(app.screen.query_one("#info Static"), width=200)
         for k in EDITOR_KEYS:
             assert k.description in body, k.description
+
+
+async def test_a_renamed_dir_with_redirects_not_followed_is_a_warning(d: str) -> None:
+    """userxattr (4) implies redirect_dir=nofollow: a dir with a redirect then fails with EPERM: said as ⚠, the
+    stack still applies (the kernel mounts it)."""
+    make_tree(d, {"l1/docs/x": "x\n", "l0/manual/": None})
+    os.setxattr(f"{d}/l0/manual", "user.overlay.redirect", b"/docs")
+    app = app_for(d)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        ed = editor(app)
+        assert "⚠" not in text_of(ed.query_one("#stack-problems"), width=300)  # trusted.* markers: no redirect
+        await pilot.press("4")  # userxattr: the user.overlay.* markers count, and redirects are not followed
+        said = text_of(ed.query_one("#stack-problems"), width=300)
+        assert "⚠ userxattr: 1 renamed dir(s) hold a redirect this mount will not follow: /manual" in said
+        assert "fail with EPERM" in said and "checks pass" in said
+        await pilot.press("4")
+        assert "⚠" not in text_of(ed.query_one("#stack-problems"), width=300)
 
 
 async def test_hostile_layer_names_show_literally(d: str) -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from ..core.mount_errors import MountError, Problem
+from ..core.mount_errors import MountError, Problem, one_line
 from ..core.stack import Stack, escape_layer_path
 
 PROG = "ufs-tui"
@@ -47,15 +47,21 @@ def confirm(question: str, yes: bool, stdin: TextIO | None = None) -> bool:
 
 
 def report_problems(problems: Iterable[Problem]) -> int:
+    """Each problem as one line: ``ufs-tui: error: SUBJECT: WHAT (fix: HOW)``."""
     for p in problems:
-        say(f"{PROG}: error: {p}")
+        say(f"{PROG}: error: {one_line(str(p))}")
     return 2
 
 
+def report_warnings(warnings: Iterable[Problem | str]) -> None:
+    for w in warnings:
+        say(f"{PROG}: warning: {one_line(str(w))}")
+
+
 def report_mount_error(e: MountError) -> int:
-    report_problems(e.problems)
-    if e.detail:
-        say(f"{PROG}: kernel said: {e.detail}")
+    """One line per problem, with what the kernel (or fuse-overlayfs) said inside it."""
+    for line in e.lines():
+        say(f"{PROG}: error: {line}")
     return 2
 
 
@@ -71,4 +77,6 @@ def stack_args(stack: Stack) -> str:
     return shlex.join(argv)
 
 
-__all__ = ["confirm", "escape_layer_path", "report_mount_error", "report_problems", "say", "stack_args"]
+__all__ = [
+    "confirm", "escape_layer_path", "report_mount_error", "report_problems", "report_warnings", "say", "stack_args",
+]  # fmt: skip

@@ -10,7 +10,7 @@ from ..cli import add_stack_options, stack_from_args
 from ..core.layers_ops import commit, plan_commit
 from ..core.mount import MountManager, recorded, unmount_recorded
 from ..core.mount_errors import MountError
-from . import confirm, report_mount_error, say, stack_args
+from . import confirm, report_mount_error, report_problems, say, stack_args
 
 NAME = "commit"
 
@@ -40,15 +40,25 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     say("\n".join(lines))
     if not confirm("commit?", args.yes):
         return 1
+    manager = MountManager()
+    options = {h.id: [o for o in h.options if o != "userxattr" or h.backend != "userns"] for h in mounted}
+    for h in mounted:  # before anything is created or unmounted: would the new stack mount there?
+        problems = manager.check(plan.result, h.backend, options[h.id], replacing=h, will_create=plan.creates)
+        if problems:
+            say(f"commit: not done: the new stack would not mount at {h.target}; nothing was created or unmounted")
+            return report_problems(problems)
+    done: list[str] = []
     for h in mounted:
         try:
             unmount_recorded(h)
         except MountError as e:
+            still = f"; already unmounted: {', '.join(done)} (mount them again)" if done else ""
+            say(f"commit: not done: {h.target} could not be unmounted and is still mounted; nothing was created{still}")
             return report_mount_error(e)
+        done.append(h.target)
     new_stack = commit(plan)
-    manager = MountManager()
     for h in mounted:
-        opts = [o for o in h.options if o != "userxattr" or h.backend != "userns"]
+        opts = options[h.id]
         if h.created_target:
             os.makedirs(h.target, exist_ok=True)
         try:

@@ -364,24 +364,16 @@ def _copy_meta(src: str, dst: str, is_dir: bool, res: SquashResult, link: bool =
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
-def commit_remount(plan: Plan, manager: MountManager, handle: MountHandle) -> tuple[Stack, MountHandle]:
-    """Commit a stack that ``manager`` has mounted: unmount, create the new dirs, mount the new stack at the same
-    target with the same backend and options. If anything fails, the old stack is mounted again and the error
-    re-raised (the new dirs stay if they were made: they are empty)."""
+def commit_remount(plan: Plan, manager: MountManager, handle: MountHandle, tries: int = 1) -> tuple[Stack, MountHandle]:
+    """Commit a stack that ``manager`` has mounted: the new stack is checked first (nothing is created or
+    unmounted when it would not mount), then the old one is unmounted, the new dirs created and the new
+    stack mounted at the same target with the same backend and options. Failures raise
+    :class:`~ufs_tui.core.mount.RemountError`, which says what is mounted afterwards (the old stack again
+    when the new one fails; the new dirs stay if they were made: they are empty). ``tries``: how often a
+    busy mount is tried (see :meth:`MountManager.remount`)."""
     assert plan.action == "commit"
-    manager.unmount(handle, keep_target=True)
-    try:
-        new_stack = commit(plan)
-        new = manager.mount(
-            new_stack, handle.target, handle.backend, handle.options, force=True, detach=handle.detached
-        )
-    except BaseException:
-        old = manager.mount(
-            handle.stack, handle.target, handle.backend, handle.options, force=True, detach=handle.detached
-        )
-        old.created_target = handle.created_target
-        manager.record.add(old.to_record())
-        raise
-    new.created_target = handle.created_target
-    manager.record.add(new.to_record())
-    return new_stack, new
+    made: list[Stack] = []
+    new = manager.remount(
+        handle, plan.result, tries=tries, before_mount=lambda: made.append(commit(plan)), will_create=plan.creates
+    )
+    return made[0], new

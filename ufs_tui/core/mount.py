@@ -39,12 +39,23 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .errors import UfsError
-from .mount_errors import MountError, Problem, _libc, check_mount, explain, parse_option
+from .mount_errors import (
+    MountError,
+    Problem,
+    _libc,
+    check_mount,
+    clean_message,
+    explain,
+    known_reason,
+    mount_warnings,
+    one_line,
+    parse_option,
+)
 from .stack import Layer, Stack, escape_layer_path, parse_lowerdir
 
 Backend = Literal["kernel", "userns", "fuse"]
@@ -73,11 +84,19 @@ def runtime_dir(create: bool = True) -> str:
         else:
             base = f"/tmp/ufs-tui-{uid}"
     if create:
-        with contextlib.suppress(FileExistsError):
+        try:
             os.mkdir(base, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise UfsError(
+                f"{base}: cannot create the runtime dir: {e.strerror} (fix: create its parent dir, or set "
+                "UFS_TUI_RUNTIME_DIR to a dir you own)"
+            ) from None
     if os.path.lexists(base) and not _owned_dir(base, uid):
         raise UfsError(
-            f"{base}: runtime dir is not a directory owned by uid {uid}; remove it or set UFS_TUI_RUNTIME_DIR"
+            f"{base}: the runtime dir is not a directory owned by uid {uid} (fix: remove it, or set "
+            "UFS_TUI_RUNTIME_DIR to a dir you own)"
         )
     return base
 
@@ -206,8 +225,11 @@ class _KernelLogTail:
             self.fd = None
 
 
-def kernel_mount(params: Sequence[tuple[str, str | None]], target: str) -> None:
-    """Mount an overlay at ``target`` with the new mount API; raise :class:`KernelMountError` with the reason."""
+def kernel_mount(params: Sequence[tuple[str, str | None]], target: str) -> list[str]:
+    """Mount an overlay at ``target`` with the new mount API; raise :class:`KernelMountError` with the reason.
+
+    Returns what the kernel logged about a mount it made anyway (e.g. an upper already in use by another
+    mount: only a warning without index=on)."""
     tail = _KernelLogTail()
     try:
         try:
@@ -236,6 +258,7 @@ def kernel_mount(params: Sequence[tuple[str, str | None]], target: str) -> None:
                 mfd = _syscall(_SYS_FSMOUNT, ctypes.c_int(fsfd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
             except OSError as e:
                 raise KernelMountError(e.errno or errno.EIO, _fs_log(fsfd) + tail.lines()) from None
+            said = _fs_log(fsfd)
             try:
                 _syscall(
                     _SYS_MOVE_MOUNT, ctypes.c_int(mfd), ctypes.c_char_p(b""), ctypes.c_int(_AT_FDCWD),
@@ -245,19 +268,21 @@ def kernel_mount(params: Sequence[tuple[str, str | None]], target: str) -> None:
                 raise KernelMountError(e.errno or errno.EIO, tail.lines()) from None
             finally:
                 os.close(mfd)
+            return [m for m in dict.fromkeys(said + tail.lines()) if m]
         finally:
             os.close(fsfd)
     finally:
         tail.close()
 
 
-def _legacy_mount(params: Sequence[tuple[str, str | None]], target: str, tail: _KernelLogTail) -> None:
+def _legacy_mount(params: Sequence[tuple[str, str | None]], target: str, tail: _KernelLogTail) -> list[str]:
     libc = _libc()
     assert libc is not None
     data = ",".join(k if v is None else f"{k}={v}" for k, v in params)
     r = libc.mount(b"overlay", os.fsencode(target), b"overlay", ctypes.c_ulong(0), os.fsencode(data))
     if r != 0:
         raise KernelMountError(ctypes.get_errno(), tail.lines())
+    return tail.lines()
 
 
 def kernel_umount(target: str, lazy: bool = False) -> None:
@@ -324,8 +349,8 @@ def _helper_main() -> int:
     req = json.loads(sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        kernel_mount([(k, v) for k, v in req["params"]], req["target"])
-        reply: dict[str, Any] = {"ok": True}
+        said = kernel_mount([(k, v) for k, v in req["params"]], req["target"])
+        reply: dict[str, Any] = {"ok": True, "messages": said}
     except KernelMountError as e:
         reply = {"ok": False, "errno": e.errno, "messages": e.messages}
     except OSError as e:
@@ -400,6 +425,8 @@ class MountHandle:
     owner_pid: int = field(default_factory=os.getpid)
     detached: bool = False
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+    # Said when it was mounted (not kept in the record): ufs_tui's own warnings and what the kernel logged.
+    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -476,7 +503,14 @@ class Record:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        fd = os.open(os.path.join(self.directory, "mounts.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock = os.path.join(self.directory, "mounts.lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise UfsError(
+                f"{lock}: cannot open the mount record's lock: {e.strerror} (fix: check the runtime dir "
+                f"{self.directory}, or set UFS_TUI_RUNTIME_DIR to a dir you own)"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -556,6 +590,107 @@ def target_problem(target: str) -> Problem | None:
     return None
 
 
+def _same_dir(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def in_use_problems(
+    stack: Stack,
+    options: Sequence[str] = (),
+    runtime: str | None = None,
+    replacing: MountHandle | None = None,
+    allow: bool = False,
+) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings): the stack's upper or work dir already used by another overlay mount.
+
+    Looks at /proc/self/mountinfo and this user's record (userns and fuse mounts do not show their dirs
+    in this namespace's mountinfo). ``replacing``: the mount that is about to be unmounted for this one
+    (not counted). With index=on the kernel refuses (EBUSY); without, it only logs a warning and writes
+    through both mounts are undefined: an error unless ``allow`` (the CLI's --force), then a warning."""
+    if stack.upper is None:
+        return [], []
+    from .sources.mountinfo import read_mountinfo
+
+    mine = [("upper", stack.upper.path)] + ([("work dir", stack.work)] if stack.work else [])
+    users: list[tuple[str, list[str | None]]] = []  # (where, [upper, work]) of every other mount
+    skip = {replacing.target} if replacing is not None and replacing.backend != "userns" else set()
+    try:
+        for m in read_mountinfo():
+            if m.upper and m.target not in skip:
+                users.append((m.target, [m.upper, m.work]))
+    except (OSError, UfsError):
+        pass
+    if runtime is not None:
+        try:
+            entries = Record(runtime).entries()
+        except (OSError, UfsError):
+            entries = []
+        for rec in entries:
+            try:
+                h = MountHandle.from_record(rec)
+            except (KeyError, TypeError, ValueError, UfsError):
+                continue
+            if (replacing is not None and h.id == replacing.id) or h.stack.upper is None or not _is_live(h):
+                continue
+            if any(where == h.target for where, _ in users):
+                continue
+            users.append((f"{h.target} ({h.backend}, ufs-tui)", [h.stack.upper.path, h.stack.work]))
+    indexed = "index=on" in options
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for what, path in mine:
+        where = next((w for w, dirs in users if any(d and _same_dir(path, d) for d in dirs)), None)
+        if where is None:
+            continue
+        said = f"the {what} is in use by another overlay mount at {where}"
+        if indexed:
+            errors.append(
+                Problem(
+                    path,
+                    f"{said}; with index=on the kernel refuses it (EBUSY: {what.split()[0]}dir is in-use)",
+                    f"unmount {where.split(' (')[0]} first, or use another upper and work dir",
+                )
+            )
+        elif allow:
+            warnings.append(
+                Problem(path, f"{said}: writes through both mounts are undefined", "unmount one of them soon")
+            )
+        else:
+            errors.append(
+                Problem(
+                    path,
+                    f"{said} (the kernel allows it, but writes through both mounts are undefined)",
+                    f"unmount {where.split(' (')[0]} first, or use another upper and work dir; --force mounts anyway",
+                )
+            )
+    return errors, warnings
+
+
+def _unmount_busy(e: MountError) -> bool:
+    return any("busy" in p.what for p in e.problems)
+
+
+class RemountError(MountError):
+    """A remount that did not happen. ``now`` is what is mounted at the target afterwards: the old mount
+    (never unmounted, or mounted again) or None (nothing); ``outcome`` says so in words, and ``phase``
+    where it stopped: ``check`` (refused before anything was touched), ``unmount`` (the old mount could
+    not be unmounted: still there), ``mount`` (the new stack failed; the old one is mounted again) or
+    ``lost`` (the old one could not be mounted again either)."""
+
+    def __init__(self, cause: BaseException, phase: str, now: MountHandle | None, outcome: str) -> None:
+        if isinstance(cause, MountError):
+            super().__init__(cause.problems, cause.detail, cause.source)
+        else:
+            super().__init__([Problem("remount", str(cause), "see the message, fix it and apply again")])
+        self.cause = cause
+        self.phase = phase
+        self.now = now
+        self.outcome = outcome
+
+
 class MountManager:
     """The mounts one app (or one CLI run) owns. Thread-safe; use as a context manager to unmount on exit.
 
@@ -576,10 +711,48 @@ class MountManager:
         self.unmount_all()
 
     # ---------------------------------------------------------- mount
-    def check(self, stack: Stack, backend: str = "auto", options: Sequence[str] = ()) -> list[Problem]:
-        """Problems :meth:`mount` would refuse with (pure; nothing is mounted or written)."""
+    def check(
+        self,
+        stack: Stack,
+        backend: str = "auto",
+        options: Sequence[str] = (),
+        allow_in_use: bool = False,
+        replacing: MountHandle | None = None,
+        will_create: Sequence[str] = (),
+    ) -> list[Problem]:
+        """Problems :meth:`mount` would refuse with (pure; nothing is mounted or written).
+
+        ``replacing``: a mount of ours that is unmounted first (a remount): its upper and work dir are not
+        "in use". ``will_create``: dirs made (empty) just before mounting."""
         backend = resolve_backend(backend)
-        return check_mount(stack, mount_options(stack, backend, options), backend)
+        opts = mount_options(stack, backend, options)
+        problems = check_mount(stack, opts, backend, will_create)
+        if backend == "fuse" and not shutil.which("fuse-overlayfs"):
+            problems.append(
+                Problem(
+                    "--backend fuse", "fuse-overlayfs is not installed", "install it (apt-get install fuse-overlayfs)"
+                )
+            )
+        if backend == "userns" and not shutil.which("unshare"):
+            problems.append(Problem("--backend userns", "'unshare' is not installed", "install util-linux"))
+        problems.extend(in_use_problems(stack, opts, self.runtime, replacing, allow_in_use)[0])
+        return problems
+
+    def warnings(
+        self,
+        stack: Stack,
+        backend: str = "auto",
+        options: Sequence[str] = (),
+        allow_in_use: bool = False,
+        replacing: MountHandle | None = None,
+    ) -> list[Problem]:
+        """What will mount but not work as hoped (redirects not followed, a shared upper with --force)."""
+        backend = resolve_backend(backend)
+        opts = mount_options(stack, backend, options)
+        out = mount_warnings(stack, opts, backend)
+        if allow_in_use:
+            out.extend(in_use_problems(stack, opts, self.runtime, replacing, allow=True)[1])
+        return out
 
     def plan(self, stack: Stack, target: str | None = None, backend: str = "auto", options: Sequence[str] = ()) -> str:
         """What mounting will write, in words (say it before doing it)."""
@@ -600,25 +773,21 @@ class MountManager:
         options: Sequence[str] = (),
         force: bool = False,
         detach: bool = False,
+        allow_in_use: bool = False,
+        replacing: MountHandle | None = None,
     ) -> MountHandle:
         """Mount ``stack`` at ``target`` (default: a fresh dir in the runtime dir); raise :class:`MountError`.
 
         Checks first (nothing changes when a check fails). ``force`` allows a
-        non-empty target. ``detach`` keeps a userns mount alive after this
-        process ends (until ``ufs-tui umount``); otherwise its namespace ends
-        with this process.
+        non-empty target; ``allow_in_use`` an upper or work dir that another
+        overlay mount uses (without index=on the kernel allows it). ``detach``
+        keeps a userns mount alive after this process ends (until ``ufs-tui
+        umount``); otherwise its namespace ends with this process. The handle's
+        ``warnings`` say what will not work as hoped and what the kernel logged.
         """
         backend = resolve_backend(backend)
         opts = mount_options(stack, backend, options)
-        problems = check_mount(stack, opts, backend)
-        if backend == "fuse" and not shutil.which("fuse-overlayfs"):
-            problems.append(
-                Problem(
-                    "--backend fuse", "fuse-overlayfs is not installed", "install it (apt-get install fuse-overlayfs)"
-                )
-            )
-        if backend == "userns" and not shutil.which("unshare"):
-            problems.append(Problem("--backend userns", "'unshare' is not installed", "install util-linux"))
+        problems = self.check(stack, backend, options, allow_in_use, replacing)
         created = False
         if target is not None:
             tp = target_problem(target)
@@ -627,13 +796,25 @@ class MountManager:
             target = os.path.realpath(target)
         if problems:
             raise MountError(problems)
+        warned = [str(w) for w in self.warnings(stack, backend, options, allow_in_use, replacing)]
         with self._lock:
             if target is None:
-                target = tempfile.mkdtemp(prefix="mnt-", dir=self.runtime)
+                try:
+                    target = tempfile.mkdtemp(prefix="mnt-", dir=self.runtime)
+                except OSError as e:
+                    raise MountError(
+                        [
+                            Problem(
+                                self.runtime,
+                                f"cannot make a mount target in the runtime dir: {e.strerror}",
+                                "give a TARGET dir, or set UFS_TUI_RUNTIME_DIR to a dir you own",
+                            )
+                        ]
+                    ) from None
                 created = True
             handle = MountHandle(
                 id=uuid.uuid4().hex, backend=backend, target=target, stack=stack, options=opts,
-                created_target=created, detached=detach,
+                created_target=created, detached=detach, warnings=warned,
             )  # fmt: skip
             try:
                 if backend == "kernel":
@@ -653,9 +834,10 @@ class MountManager:
 
     def _mount_kernel(self, h: MountHandle) -> None:
         try:
-            kernel_mount(mount_params(h.stack, h.options), h.target)
+            said = kernel_mount(mount_params(h.stack, h.options), h.target)
         except KernelMountError as e:
-            raise MountError([explain(e.messages, e.errno)], "; ".join(e.messages)) from None
+            raise MountError([explain(e.messages, e.errno)], "; ".join(clean_message(m) for m in e.messages)) from None
+        h.warnings.extend(_kernel_said(said))
 
     def _mount_userns(self, h: MountHandle) -> None:
         req = {"params": mount_params(h.stack, h.options), "target": h.target, "detach": h.detached}
@@ -690,7 +872,7 @@ class MountManager:
             err_text = proc.stderr.read().decode("utf-8", "replace").strip() if proc.stderr else ""
             if reply:
                 messages = [str(m) for m in reply.get("messages", [])]
-                raise MountError([explain(messages, reply.get("errno"))], "; ".join(messages))
+                raise MountError([explain(messages, reply.get("errno"))], "; ".join(clean_message(m) for m in messages))
             raise MountError(
                 [
                     Problem(
@@ -703,6 +885,7 @@ class MountManager:
         proc.stdout.close()
         if proc.stderr:
             proc.stderr.close()
+        h.warnings.extend(_kernel_said(str(m) for m in reply.get("messages") or ()))
         h.helper_pid = proc.pid
         h.helper_start = _start_time(proc.pid)
         h.proc = proc
@@ -719,11 +902,11 @@ class MountManager:
                 ["fuse-overlayfs", "-o", opts, h.target], capture_output=True, text=True, timeout=HELPER_TIMEOUT
             )
         except (OSError, subprocess.TimeoutExpired) as e:
-            raise MountError([Problem("fuse-overlayfs", f"could not run it: {e}", "check the installation")]) from None
+            raise MountError(
+                [Problem("fuse-overlayfs", f"could not run it: {e}", "check the installation, or use another backend")]
+            ) from None
         if r.returncode != 0:
-            text = (r.stderr or r.stdout).strip()
-            fix = "run as root (/dev/fuse is not usable by this user)" if "fuse" in text.lower() else "see the message"
-            raise MountError([Problem("fuse-overlayfs", f"the mount failed: {text}", fix)], text)
+            raise fuse_error(r.stderr or r.stdout)
 
     # ---------------------------------------------------------- unmount
     def unmount(self, handle: MountHandle, lazy_fallback: bool = False, keep_target: bool = False) -> None:
@@ -753,21 +936,65 @@ class MountManager:
                     problems.append(f"{h.target}: {e}")
         return problems
 
-    def remount(self, handle: MountHandle, stack: Stack) -> MountHandle:
-        """Unmount ``handle`` and mount ``stack`` at the same target with the same backend and options.
+    def remount(
+        self,
+        handle: MountHandle,
+        stack: Stack,
+        backend: str | None = None,
+        options: Sequence[str] | None = None,
+        tries: int = 1,
+        before_mount: Callable[[], object] | None = None,
+        will_create: Sequence[str] = (),
+    ) -> MountHandle:
+        """Replace ``handle`` by ``stack`` mounted at the same target, with ``backend`` and the overlay
+        ``options`` given (default: the handle's own).
 
-        If the new stack cannot be mounted, the old one is mounted again and the error re-raised.
+        The new stack is checked first: if it would not mount, :class:`RemountError` (phase ``check``) is
+        raised and the old mount is not touched. A busy old mount is retried ``tries`` times (0.1 s apart),
+        then refused (phase ``unmount``: still mounted). ``before_mount`` runs between the unmount and the
+        mount (a commit creates its new dirs there; ``will_create`` names them for the checks). If the new
+        stack then fails, the old one is mounted again (phase ``mount``; ``lost`` when that fails too).
         """
+        backend = resolve_backend(backend or handle.backend)
+        opts = tuple(handle.options if options is None else options)
         with self._lock:
-            self.unmount(handle, keep_target=True)
-            opts = handle.options
+            problems = self.check(stack, backend, opts, replacing=handle, will_create=will_create)
+            if problems:
+                raise RemountError(
+                    MountError(problems), "check", handle,
+                    f"Nothing was changed: the old stack is still mounted at {handle.target}.",
+                )  # fmt: skip
+            for attempt in range(max(1, tries)):
+                try:
+                    self.unmount(handle, keep_target=True)
+                    break
+                except MountError as e:
+                    if attempt + 1 < tries and _unmount_busy(e):
+                        threading.Event().wait(0.1)
+                        continue
+                    raise RemountError(
+                        e, "unmount", handle,
+                        f"Nothing was changed: the old stack is still mounted at {handle.target}.",
+                    ) from None  # fmt: skip
             try:
-                new = self.mount(stack, handle.target, handle.backend, opts, force=True, detach=handle.detached)
-            except UfsError:
-                old = self.mount(handle.stack, handle.target, handle.backend, opts, force=True, detach=handle.detached)
+                if before_mount is not None:
+                    before_mount()
+                new = self.mount(stack, handle.target, backend, opts, force=True, detach=handle.detached)
+            except (UfsError, OSError) as e:
+                try:
+                    old = self.mount(
+                        handle.stack, handle.target, handle.backend, handle.options, force=True,
+                        detach=handle.detached,
+                    )  # fmt: skip
+                except (UfsError, OSError) as e2:
+                    raise RemountError(
+                        e, "lost", None,
+                        f"Nothing is mounted at {handle.target} now: the old stack could not be mounted again "
+                        f"either ({e2}).",
+                    ) from None  # fmt: skip
                 old.created_target = handle.created_target
                 self.record.add(old.to_record())
-                raise
+                raise RemountError(e, "mount", old, f"The old stack is mounted again at {handle.target}.") from None
             new.created_target = handle.created_target
             self.record.add(new.to_record())
             return new
@@ -777,6 +1004,46 @@ class MountManager:
             proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=HELPER_TIMEOUT)
+
+
+def _kernel_said(messages: Iterable[str]) -> list[str]:
+    """Lines the kernel logged about a mount it made, as warnings for the user (with a fix when it is known)."""
+    out: list[str] = []
+    for m in messages:
+        text = clean_message(m)
+        known = known_reason([text])
+        if text:
+            out.append(f"the kernel said: {text}" + (f" (fix: {known.fix})" if known is not None else ""))
+    return out
+
+
+# (words in fuse-overlayfs's message, what is wrong, how to fix it)
+_FUSE_REASONS: tuple[tuple[str, str, str], ...] = (
+    ("/dev/fuse", "this user cannot use /dev/fuse", "mount as root, or use --backend userns"),
+    ("fusermount", "fusermount3 refused the mount (unprivileged fuse)", "mount as root, or use --backend userns"),
+    (
+        "permission denied",
+        "a layer or the target cannot be read by this user",
+        "check the dirs' owner and mode, or mount as root",
+    ),
+    ("no such file", "a layer or the target does not exist", "check every path"),
+    ("workdir not specified", "an upper layer needs a work dir", "give --work DIR next to the upper"),
+    ("not a directory", "a layer or the target is not a directory", "give directories"),
+)
+
+
+def fuse_error(text: str) -> MountError:
+    """fuse-overlayfs's failure (its stderr: several lines, some only noise) as one problem with a fix."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("unknown argument ignored")]
+    main = next((ln for ln in reversed(lines) if ln.startswith("fuse-overlayfs:")), lines[-1] if lines else "")
+    said = main.removeprefix("fuse-overlayfs:").strip() or "it gave no reason"
+    low = " ".join(lines).lower()
+    what, fix = next(
+        ((w, f) for key, w, f in _FUSE_REASONS if key in low),
+        ("the mount failed", "check the layer paths, or try the kernel backend as root"),
+    )
+    detail = one_line("\n".join(lines))
+    return MountError([Problem("fuse-overlayfs", f"{what} ({said})", fix)], detail, "fuse-overlayfs")
 
 
 def _unmount(h: MountHandle, lazy_fallback: bool) -> None:
@@ -886,8 +1153,13 @@ def unmount_mine(runtime: str | None = None) -> tuple[list[str], list[str]]:
     for h in recorded(runtime):
         try:
             done.append(unmount_recorded(h, runtime))
+        except MountError as e:
+            problems.extend(e.lines())
         except (UfsError, OSError) as e:
-            problems.append(f"{h.target}: {e}")
+            problems.append(
+                f"{h.target}: cannot unmount it: {getattr(e, 'strerror', None) or e} (fix: close programs using it, "
+                f"then run ufs-tui umount {h.target})"
+            )
     return done, problems
 
 

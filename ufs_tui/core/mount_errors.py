@@ -5,7 +5,9 @@ mounted and returns every :class:`Problem` it can see (OVERLAY-NOTES §7: upper
 and work on different filesystems, work inside upper, upper without work, one
 lower and no upper, missing layers, overlapping or repeated layers, option
 conflicts, an upper that is itself an overlay, a work dir left by a
-``volatile`` mount). Nothing here writes anything.
+``volatile`` mount). :func:`mount_warnings` says what will mount but then fail
+(dirs with a redirect, mounted with redirect_dir=nofollow or userxattr: EPERM
+on lookup). Nothing here writes anything.
 
 :func:`explain` turns what the kernel said about a failed mount (the mount
 API's error log, ``/dev/kmsg`` lines, the errno) into a :class:`Problem` with a
@@ -21,7 +23,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import UfsError
 from .stack import Stack
@@ -56,15 +58,35 @@ class Problem:
 
 
 class MountError(UfsError):
-    """A mount or unmount failed, or would fail; ``problems`` say why and how to fix it."""
+    """A mount or unmount failed, or would fail; ``problems`` say why and how to fix it.
 
-    def __init__(self, problems: Sequence[Problem], detail: str = "") -> None:
+    ``detail`` is what the mounting program itself said, and ``source`` who that is (``kernel``, or
+    ``fuse-overlayfs`` for the fuse backend)."""
+
+    def __init__(self, problems: Sequence[Problem], detail: str = "", source: str = "kernel") -> None:
         self.problems = list(problems)
         self.detail = detail
+        self.source = source
         text = "; ".join(str(p) for p in self.problems) or "mount failed"
         if detail:
-            text += f" [kernel: {detail}]"
+            text += f" [{source}: {detail}]"
         super().__init__(text)
+
+    def lines(self) -> list[str]:
+        """One line per problem: what is wrong (with what the kernel or fuse-overlayfs said), and the fix."""
+        out: list[str] = []
+        for i, p in enumerate(self.problems):
+            said = one_line(self.detail) if i == 0 else ""
+            if said and said not in p.what:
+                out.append(f"{p.subject}: {p.what} ({self.source} said: {said}) (fix: {p.fix})")
+            else:
+                out.append(one_line(str(p)))
+        return out
+
+
+def one_line(text: str) -> str:
+    """Text from a program (maybe several lines) as one line: lines joined with '; '."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 # ------------------------------------------------------------------ options
@@ -130,23 +152,30 @@ def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Pro
 
 
 # ------------------------------------------------------------------ stack checks
-def check_mount(stack: Stack, options: Sequence[str] = (), backend: str = "kernel") -> list[Problem]:
-    """Every problem visible before mounting ``stack`` with ``options`` using ``backend``; [] when it looks fine."""
+def check_mount(
+    stack: Stack, options: Sequence[str] = (), backend: str = "kernel", will_create: Sequence[str] = ()
+) -> list[Problem]:
+    """Every problem visible before mounting ``stack`` with ``options`` using ``backend``; [] when it looks fine.
+
+    ``will_create``: dirs of the stack that do not exist yet but will be made (empty) before mounting (a
+    commit's new upper and work dir); they are checked as the empty dirs they will be."""
+    new = {os.path.abspath(p) for p in will_create}
     out: list[Problem] = []
     for layer in stack.all_layers:
-        p = _dir_problem(layer.path, f"{layer.name} layer")
+        p = None if os.path.abspath(layer.path) in new else _dir_problem(layer.path, f"{layer.name} layer")
         if p:
             out.append(p)
-    if stack.work is not None:
+    if stack.work is not None and os.path.abspath(stack.work) not in new:
         p = _dir_problem(stack.work, "work dir")
         if p:
             out.append(p)
     out.extend(option_problems(options, backend))
-    if stack.upper is not None and stack.work is None and backend != "fuse":
+    if stack.upper is not None and stack.work is None:
+        said = "fuse-overlayfs: workdir not specified" if backend == "fuse" else "the kernel says: missing 'workdir'"
         out.append(
             Problem(
                 stack.upper.path,
-                "an upper layer needs a work dir (the kernel says: missing 'workdir')",
+                f"an upper layer needs a work dir ({said})",
                 "give --work DIR: an empty dir on the same filesystem as the upper, not inside it",
             )
         )
@@ -169,7 +198,7 @@ def check_mount(stack: Stack, options: Sequence[str] = (), backend: str = "kerne
         if stack.data_layers:
             out.append(Problem("--lower", "fuse-overlayfs has no data-only layers ('::')", "use the kernel backend"))
     if stack.upper is not None and stack.work is not None:
-        out.extend(_upper_work_problems(stack.upper.path, stack.work))
+        out.extend(_upper_work_problems(stack.upper.path, stack.work, new))
     out.extend(_overlap_problems(stack))
     return out
 
@@ -186,10 +215,21 @@ def _dir_problem(path: str, what: str) -> Problem | None:
     return None
 
 
-def _upper_work_problems(upper: str, work: str) -> list[Problem]:
+def _existing(path: str, new: set[str]) -> str:
+    """``path``, or for a dir still to be made, its nearest existing parent (the filesystem it will be on)."""
+    path = os.path.abspath(path)
+    if path not in new:
+        return path
+    while not os.path.lexists(path) and path != "/":
+        path = os.path.dirname(path)
+    return path
+
+
+def _upper_work_problems(upper: str, work: str, new: set[str] | None = None) -> list[Problem]:
     out: list[Problem] = []
+    new = new or set()
     try:
-        su, sw = os.stat(upper), os.stat(work)
+        su, sw = os.stat(_existing(upper, new)), os.stat(_existing(work, new))
     except OSError:
         return out  # reported as a missing dir
     if su.st_dev != sw.st_dev:
@@ -211,7 +251,7 @@ def _upper_work_problems(upper: str, work: str) -> list[Problem]:
             )
         )
     for path, what in ((upper, "upper"), (work, "work dir")):
-        ftype = fs_type(path)
+        ftype = fs_type(_existing(path, new))
         if ftype == OVERLAYFS_MAGIC:
             out.append(
                 Problem(
@@ -273,6 +313,99 @@ def _overlap_problems(stack: Stack) -> list[Problem]:
                         "use layer dirs that do not contain one another, e.g. siblings X/lower, X/upper, X/work",
                     )
                 )
+    return out
+
+
+# ------------------------------------------------------------------ warnings: it mounts, then fails
+REDIRECT_SCAN_LIMIT = 200_000  # dirs looked at for redirects before giving up (a warning, not a proof)
+
+
+def redirects_followed(stack: Stack, options: Iterable[str]) -> bool:
+    """Whether the mount follows ``overlay.redirect`` (userxattr implies redirect_dir=nofollow)."""
+    opts = set(options)
+    return not ({"userxattr", "redirect_dir=nofollow"} & opts or stack.xattr_ns == "user")
+
+
+def refused_redirects(stack: Stack, options: Sequence[str] = (), limit: int = REDIRECT_SCAN_LIMIT) -> list[str]:
+    """Merged paths of the dirs whose lookup the kernel will refuse (EPERM) because their redirect is not
+    followed with ``options``; [] when redirects are followed. Only layers whose redirects the kernel
+    reads are searched (not the bottom lower), and each hit is confirmed with the model (a hidden dir is
+    never looked up). At most ``limit`` dirs are looked at; a last entry ``"…"`` says the search stopped."""
+    if redirects_followed(stack, options):
+        return []
+    from . import status as S
+    from .merge import OverlayView
+
+    ns = "user" if "userxattr" in options else stack.xattr_ns
+    layers = ([stack.upper] if stack.upper is not None else []) + list(stack.lowers[:-1])
+    found: list[str] = []
+    seen = 0
+    stopped = False
+    for layer in layers:
+        if layer.fs is not None:
+            continue  # an image archive: never mounted
+        root = layer.path.rstrip("/")
+        for dirpath, dirnames, _files in os.walk(root):
+            dirnames.sort()
+            for name in dirnames:
+                seen += 1
+                try:
+                    os.getxattr(os.path.join(dirpath, name), f"{ns}.overlay.redirect", follow_symlinks=False)
+                except OSError:
+                    continue
+                rel = os.path.join(dirpath, name)[len(root) :] or "/"
+                if rel not in found:
+                    found.append(rel)
+            if seen > limit:
+                stopped = True
+                break
+        if stopped:
+            break
+    if not found:
+        return ["…"] if stopped else []
+    opts = tuple(dict.fromkeys([*stack.options, *options]))
+    view = OverlayView(replace(stack, options=opts, xattr_ns=ns))
+    out: list[str] = []
+    for path in sorted(found):
+        try:
+            e = view.lookup(path)
+        except (UfsError, OSError):
+            continue
+        if e is not None and e.status == S.ERROR and "not followed" in (e.extra or {}).get("error", ""):
+            out.append(path)
+    return out + (["…"] if stopped else [])
+
+
+def mount_warnings(
+    stack: Stack, options: Sequence[str] = (), backend: str = "kernel", limit: int = REDIRECT_SCAN_LIMIT
+) -> list[Problem]:
+    """What will mount but then not work (said before mounting; the mount is not refused for it). ``limit``:
+    how many dirs to look at for redirects (see :func:`refused_redirects`)."""
+    if backend == "fuse":
+        return []
+    out: list[Problem] = []
+    refused = refused_redirects(stack, options, limit)
+    if refused:
+        cause = "redirect_dir=nofollow" if "redirect_dir=nofollow" in options else "userxattr"
+        shown = [p for p in refused if p != "…"]
+        more = len(shown) - 5
+        names = ", ".join(shown[:5]) + (f" and {more} more" if more > 0 else "")
+        if "…" in refused:
+            names += " (the search stopped early: there may be more)"
+        fix = (
+            "mount with redirect_dir=on (or follow)"
+            if cause == "redirect_dir=nofollow" and "userxattr" not in options and stack.xattr_ns != "user"
+            else "mount as root with the kernel backend and without userxattr (it never follows redirects)"
+        )
+        if shown:
+            out.append(
+                Problem(
+                    cause,
+                    f"{len(shown)} renamed dir(s) hold a redirect this mount will not follow: {names}; looking "
+                    "them up will fail with EPERM (the kernel says: refusing to follow redirect)",
+                    fix,
+                )
+            )
     return out
 
 
@@ -401,14 +534,22 @@ def clean_message(line: str) -> str:
     return line
 
 
-def explain(messages: Sequence[str], err: int | None = None, subject: str = "mount") -> Problem:
-    """What went wrong and how to fix it, from the kernel's messages (first match wins) or the errno."""
+def known_reason(messages: Sequence[str], subject: str = "mount") -> Problem | None:
+    """The first of the kernel's messages that :data:`KERNEL_MESSAGES` knows, explained; else None."""
     for raw in messages:
         msg = clean_message(raw)
         for pattern, what, fix in KERNEL_MESSAGES:
             m = re.search(pattern, msg)
             if m:
                 return Problem(subject, what.format(**m.groupdict()), fix)
+    return None
+
+
+def explain(messages: Sequence[str], err: int | None = None, subject: str = "mount") -> Problem:
+    """What went wrong and how to fix it, from the kernel's messages (first match wins) or the errno."""
+    known = known_reason(messages, subject)
+    if known is not None:
+        return known
     if err is not None and err in _ERRNO_ADVICE:
         what, fix = _ERRNO_ADVICE[err]
         text = "; ".join(clean_message(m) for m in messages)

@@ -130,11 +130,15 @@ class Stack:
         """
         parsed = parse_lowerdir(lower) if isinstance(lower, str) else [(p, False) for p in lower]
         if not parsed and upper is None:
-            raise StackError("--lower", "a stack needs at least one lower layer")
+            raise StackError("--lower", "a stack needs at least one lower layer (fix: give --lower DIR[:DIR...])")
         normal = [p for p, data_only in parsed if not data_only]
         data = [p for p, data_only in parsed if data_only]
         if not normal and data:
-            raise StackError("--lower", "data-only layers (after '::') need at least one normal lower before them")
+            raise StackError(
+                "--lower",
+                "data-only layers (after '::') need at least one normal lower before them "
+                "(fix: put a normal layer first: --lower DIR::DATA)",
+            )
         paths = normal + data + ([upper] if upper else [])
         if check:
             for p in paths:
@@ -160,17 +164,23 @@ def check_layer_dir(path: str, what: str = "layer") -> None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise StackError(path, f"{what} does not exist") from None
+        raise StackError(path, f"{what} does not exist (fix: create it, or correct the path)") from None
     except PermissionError:
-        raise StackError(path, f"{what} is not accessible (permission denied)") from None
+        raise StackError(
+            path, f"{what} is not accessible (permission denied) (fix: run as a user who may enter it, or chmod it)"
+        ) from None
     except OSError as e:
-        raise StackError(path, f"{what} cannot be read: {e.strerror}") from None
+        raise StackError(
+            path, f"{what} cannot be read: {e.strerror} (fix: check the path and its permissions)"
+        ) from None
     import stat as _stat
 
     if not _stat.S_ISDIR(st.st_mode):
-        raise StackError(path, f"{what} is not a directory")
+        raise StackError(path, f"{what} is not a directory (fix: give a directory, not a file)")
     if not os.access(path, os.R_OK | os.X_OK):
-        raise StackError(path, f"{what} is not readable (permission denied)")
+        raise StackError(
+            path, f"{what} is not readable (permission denied) (fix: run as a user who may read it, or chmod it)"
+        )
 
 
 def parse_lowerdir(spec: str) -> list[tuple[str, bool]]:
@@ -182,7 +192,7 @@ def parse_lowerdir(spec: str) -> list[tuple[str, bool]]:
     ``:::``, a trailing ``:`` and empty paths; so does this.
     """
     if spec == "":
-        raise StackError("--lower", "empty lowerdir")
+        raise StackError("--lower", "empty lowerdir (fix: give --lower DIR[:DIR...])")
     parts: list[tuple[str, int]] = []  # (path, number of colons before it)
     cur: list[str] = []
     colons_before = 0
@@ -200,11 +210,24 @@ def parse_lowerdir(spec: str) -> list[tuple[str, bool]]:
                 run += 1
                 i += 1
             if run > 2:
-                raise StackError(spec, "bad lowerdir: only single ':' or double '::' separators are allowed")
+                raise StackError(
+                    spec,
+                    "bad lowerdir: only single ':' or double '::' separators are allowed "
+                    "(fix: separate layers with ':' and data-only layers with '::'; escape a ':' in a path with a "
+                    "backslash)",
+                )
             if i >= n:
-                raise StackError(spec, "bad lowerdir: trailing ':'")
+                raise StackError(
+                    spec,
+                    "bad lowerdir: trailing ':' (fix: remove it; escape a ':' that is part of a path with a backslash)",
+                )
             if not cur:
-                raise StackError(spec, "bad lowerdir: empty layer path")
+                raise StackError(
+                    spec,
+                    "bad lowerdir: empty layer path "
+                    "(fix: separate layers with ':' and data-only layers with '::'; escape a ':' in a path with a "
+                    "backslash)",
+                )
             parts.append(("".join(cur), colons_before))
             cur = []
             colons_before = run
@@ -212,7 +235,12 @@ def parse_lowerdir(spec: str) -> list[tuple[str, bool]]:
         cur.append(c)
         i += 1
     if not cur:
-        raise StackError(spec, "bad lowerdir: empty layer path")
+        raise StackError(
+            spec,
+            "bad lowerdir: empty layer path "
+            "(fix: separate layers with ':' and data-only layers with '::'; escape a ':' in a path with a "
+            "backslash)",
+        )
     parts.append(("".join(cur), colons_before))
     out: list[tuple[str, bool]] = []
     in_data = False
@@ -220,7 +248,11 @@ def parse_lowerdir(spec: str) -> list[tuple[str, bool]]:
         if sep == 2:
             in_data = True
         elif in_data:
-            raise StackError(spec, "bad lowerdir: a normal layer cannot follow a data-only layer ('::')")
+            raise StackError(
+                spec,
+                "bad lowerdir: a normal layer cannot follow a data-only layer ('::') "
+                "(fix: list the normal layers first, then the data-only ones after '::')",
+            )
         out.append((path, in_data))
     return out
 

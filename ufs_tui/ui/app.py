@@ -669,8 +669,8 @@ class UfsApp(App[int]):
             self.backend = result.backend
             self.remount_worker(handle, self.mounted_stack(result.stack), "remounting the edited stack")
 
-        mounted = self.handle.target if self.handle is not None else None
-        self.push_screen(StackEditor(self.stack, self.backend, mounted, self.handle), done)
+        mine = self.handle if self.handle is not None and self.handle.stack == self.stack else None
+        self.push_screen(StackEditor(self.stack, self.backend, mine.target if mine else None, mine), done)
 
     # ------------------------------------------------------------------ messages
     def show_error(self, title: str, problems: Sequence[Problem] | None = None, text: str = "") -> None:

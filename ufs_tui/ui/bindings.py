@@ -85,8 +85,8 @@ EDITOR_KEYS: tuple[Key, ...] = (
         False, short="volatile"),
     Key("b", "backend", "Mount backend: auto, kernel, userns, fuse", "Stack editor", True, False,
         short="Backend"),
-    Key("ctrl+s", "apply", "Apply: the panes show the edited stack (remounts if mounted)", "Stack editor", True,
-        False, display="Ctrl+S", short="Apply"),
+    Key("ctrl+s", "apply", "Apply: the panes show the edited stack (if mounted: remounts it, options and backend too)",
+        "Stack editor", True, False, display="Ctrl+S", short="Apply"),
     Key("escape", "cancel", "Leave the editor without applying", "Stack editor", True, False, display="Esc",
         short="Cancel"),
 )  # fmt: skip

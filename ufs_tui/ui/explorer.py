@@ -76,8 +76,15 @@ def disagreement(entry: Entry | None, k: KernelFacts | None) -> str:
         return ""
     if entry is None:
         assert k is not None
+        if k.kind == "error":
+            return f"kernel: lists this name but looking it up fails ({k.target}); the model does not show it"
         return f"kernel: a {k.kind} the model does not show"
     if k is None:
+        if entry.status == S.ERROR:
+            # The model says looking it up fails; the kernel does not list it: where a dir's entries are
+            # looked up for readdir (an impure dir: copied-up or redirected children), those it cannot look
+            # up are left out. Neither gives this name to anyone.
+            return ""
         return "kernel: no such name (the model shows it)"
     if entry.status == S.ERROR or k.kind == "error":
         if entry.status == S.ERROR and k.kind == "error":

@@ -4,7 +4,10 @@ Nothing is mounted or written by editing. Two actions write, each only after a c
 the dir: creating a missing dir (upper, work, a lower) and creating a new empty layer dir. Every edit
 re-runs the same checks the mount makes (:func:`~ufs_tui.core.mount_errors.check_mount`): a work dir on
 another filesystem than the upper, an upper without work, overlapping layers, conflicting options...
-are said here before the kernel says them. Ctrl+S applies: the app shows the edited stack at once.
+are said here before the kernel says them (✗), and what would mount but then fail (⚠: renamed dirs
+whose redirect the mount will not follow). Ctrl+S applies: the app shows the edited stack at once; while
+mounted it remounts with the edited options and backend, and a stack with a ✗ is not applied then (the
+mount stays as it is). Every key is listed in the editor itself (the footer is too narrow for them).
 """
 
 from __future__ import annotations
@@ -16,18 +19,20 @@ from dataclasses import dataclass, replace
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...core.display import printable
+from ...core.errors import UfsError
 from ...core.layers_ops import create_layer, fresh_sibling
-from ...core.mount import BACKENDS, mount_options, resolve_backend
-from ...core.mount_errors import KNOWN_OPTIONS, Problem, check_mount, parse_option
+from ...core.mount import BACKENDS, MountHandle, in_use_problems, mount_options, resolve_backend, runtime_dir
+from ...core.mount_errors import KNOWN_OPTIONS, Problem, check_mount, mount_warnings, parse_option
 from ...core.stack import Layer, Stack, detect_xattr_ns
-from ..bindings import EDITOR_KEYS, screen_bindings
+from ..bindings import EDITOR_KEYS, key_display, screen_bindings
 from .confirm import ConfirmScreen, PromptScreen, expand_path
 
 # Options the editor offers, with the values each key cycles through (None: not given, the kernel's default).
@@ -51,8 +56,11 @@ def mount_opts(stack: Stack) -> list[str]:
     return [o for o in stack.options if parse_option(o)[0] in KNOWN_OPTIONS]
 
 
-def stack_problems(stack: Stack, backend: str) -> list[Problem]:
-    """What mounting ``stack`` with ``backend`` would fail on, said before the kernel does (pure: no writes)."""
+def stack_problems(stack: Stack, backend: str, replacing: MountHandle | None = None) -> list[Problem]:
+    """What mounting ``stack`` with ``backend`` would fail on, said before the kernel does (pure: no writes).
+
+    ``replacing``: the app's own mount of the stack being edited (a remount unmounts it first: its upper
+    and work dir do not count as in use)."""
     try:
         resolved = resolve_backend(backend)
     except Exception as e:  # noqa: BLE001 - an unknown backend name
@@ -60,12 +68,59 @@ def stack_problems(stack: Stack, backend: str) -> list[Problem]:
     out: list[Problem] = []
     if not stack.lowers:
         out.append(Problem("lowers", "a stack needs at least one lower layer", "add one (a)"))
-    out.extend(check_mount(stack, mount_options(stack, resolved, mount_opts(stack)), resolved))
+    opts = mount_options(stack, resolved, mount_opts(stack))
+    out.extend(check_mount(stack, opts, resolved))
     if resolved == "fuse" and not shutil.which("fuse-overlayfs"):
         out.append(Problem("backend fuse", "fuse-overlayfs is not installed", "install it, or pick another backend"))
     if resolved == "userns" and not shutil.which("unshare"):
         out.append(Problem("backend userns", "'unshare' is not installed", "install util-linux"))
+    try:
+        runtime: str | None = runtime_dir(create=False)
+    except UfsError:
+        runtime = None
+    out.extend(in_use_problems(stack, opts, runtime, replacing)[0])
     return out
+
+
+UI_SCAN_LIMIT = 20_000  # dirs looked at for redirects on the UI's thread (the CLI looks at all of them)
+
+
+def stack_warnings(stack: Stack, backend: str) -> list[Problem]:
+    """What would mount but then fail (dirs whose redirect the mount will not follow: EPERM on lookup)."""
+    try:
+        resolved = resolve_backend(backend)
+    except UfsError:
+        return []
+    return mount_warnings(stack, mount_options(stack, resolved, mount_opts(stack)), resolved, UI_SCAN_LIMIT)
+
+
+def key_legend(width: int = 1000) -> Text:
+    """Every editor key in a few words, from the one key table (the option keys 1-5 as one entry: the options
+    line above names each), in lines of at most ``width`` cells broken only between keys."""
+    items: list[tuple[str, str]] = []
+    options = [k for k in EDITOR_KEYS if k.action.startswith("option(")]
+    for k in EDITOR_KEYS:
+        if k in options[1:]:
+            continue
+        if k is options[0]:
+            items.append((f"{options[0].keys}-{options[-1].keys}", "Options"))
+            continue
+        items.append(((k.display or key_display(k.keys)).replace(" ", "/"), k.short or k.description))
+    items.append(("?", "Help"))
+    t = Text()
+    used = 0
+    for keys, word in items:
+        size = len(keys) + 1 + len(word)
+        if used and used + 2 + size > width:
+            t.append("\n")
+            used = 0
+        elif used:
+            t.append("  ")
+            used += 2
+        t.append(keys, style="bold")
+        t.append(" " + word)
+        used += size
+    return t
 
 
 def backend_words(backend: str) -> str:
@@ -84,7 +139,18 @@ class StackEditor(Screen[EditResult | None]):
     AUTO_FOCUS = "#stack-rows"
     BINDINGS = screen_bindings(EDITOR_KEYS)
 
-    def __init__(self, stack: Stack, backend: str = "auto", mounted: str | None = None) -> None:
+    DEFAULT_CSS = """
+    StackEditor #stack-keys {
+        height: auto;
+        dock: bottom;
+        padding: 0 1;
+        background: $panel;
+    }
+    """
+
+    def __init__(
+        self, stack: Stack, backend: str = "auto", mounted: str | None = None, handle: MountHandle | None = None
+    ) -> None:
         super().__init__()
         self.original = stack
         self.lowers: list[str] = [layer.path for layer in stack.lowers]
@@ -100,6 +166,9 @@ class StackEditor(Screen[EditResult | None]):
                 self.other_options.append(opt)
         self.backend = backend
         self.mounted = mounted
+        self.handle = handle  # the app's mount of this stack (a remount replaces it)
+        self._warned: dict[tuple[object, ...], list[Problem]] = {}  # stack_warnings by stack (they walk layers)
+        self.warnings: list[Problem] = []
         self.saved_rw: tuple[str | None, str | None] | None = None  # upper/work kept while read-only
         self.messages: list[str] = []  # what the last action did (created X, ...)
         self.problems: list[Problem] = []
@@ -111,7 +180,11 @@ class StackEditor(Screen[EditResult | None]):
             yield OptionList(id="stack-rows")
             yield Static("", id="stack-options")
             yield Static("", id="stack-problems")
-        yield Footer()
+        yield Static(key_legend(), id="stack-keys")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one("#stack-keys", Static).update(key_legend(event.size.width - 2))
+        self.query_one("#stack-options", Static).update(self._options_text())
 
     def on_mount(self) -> None:
         self.query_one("#editor", Vertical).border_title = "Stack editor"
@@ -177,19 +250,32 @@ class StackEditor(Screen[EditResult | None]):
         self.query_one("#stack-head", Static).update(head)
         self.query_one("#stack-options", Static).update(self._options_text())
         stack = self.stack()
-        self.problems = stack_problems(stack, self.backend)
+        self.problems = stack_problems(stack, self.backend, self.handle)
+        key = (tuple(la.path for la in stack.all_layers), stack.upper, stack.xattr_ns, stack.options, self.backend)
+        if key not in self._warned:
+            self._warned[key] = stack_warnings(stack, self.backend)
+        self.warnings = self._warned[key]
         self.query_one("#stack-problems", Static).update(self._problems_text())
 
     def _options_text(self) -> Text:
         t = Text("Options: ", style="bold")
+        width = max(40, self.app.size.width - 6)  # inside the editor's border and padding
+        used = len("Options: ")
         for i, name in enumerate(OPTION_CYCLE, 1):
             value = self.options.get(name)
             shown = "default" if value is None else ("on" if value == "" else value)
+            size = len(f"{i} {name}={shown}")
+            if i > 1 and used + 3 + size > width:  # break between options, never inside one
+                t.append("\n" + " " * len("Options: "))
+                used = len("Options: ")
+            elif i > 1:
+                t.append("   ")
+                used += 3
             t.append(f"{i}", style="bold")
             t.append(" ")
             t.append(f"{name}=", style="dim" if value is None else "")
             t.append(shown, style="dim" if value is None else "bold green")
-            t.append("   ")
+            used += size
         t.append("\n")
         t.append("Read-only:", style="bold")
         t.append(" yes (no upper)" if self.upper is None else " no")
@@ -207,6 +293,12 @@ class StackEditor(Screen[EditResult | None]):
             lines.append(Text(printable(msg), style="italic"))
         if not self.problems:
             lines.append(Text("✓ checks pass: the kernel should accept this stack", style="green"))
+        for p in self.warnings:
+            line = Text("⚠ ", style="bold yellow")
+            line.append(printable(p.subject), style="bold")
+            line.append(": " + printable(p.what))
+            line.append(f"\n    fix: {printable(p.fix)}", style="dim")
+            lines.append(line)
         for p in self.problems:
             line = Text("✗ ", style="bold red")
             line.append(printable(p.subject), style="bold")
@@ -425,6 +517,13 @@ class StackEditor(Screen[EditResult | None]):
         self.refresh_view()
 
     def action_apply(self) -> None:
+        if self.mounted and self.problems:
+            self.say(
+                f"not applied: the edited stack would not mount (✗ below), and applying remounts {self.mounted}; "
+                "the mount is left as it is. Fix the problems, or Esc to leave."
+            )
+            self.refresh_view()
+            return
         self.dismiss(EditResult(self.stack(), self.backend))
 
     def action_cancel(self) -> None:
