@@ -83,6 +83,17 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source:
         "(naively unpacked image layers, fuse-overlayfs uppers); the kernel itself ignores them",
     )
     if source:
+        g.add_argument(
+            "-o",
+            "--option",
+            dest="stack_options",
+            action="append",
+            default=[],
+            metavar="OPT[,OPT...]",
+            help="the mount options the stack is (or would be) mounted with, where they change what the kernel "
+            "shows: metacopy=off (a metacopy file then fails, EPERM), redirect_dir=nofollow (a redirect fails), "
+            "userxattr; by default metacopy files and redirects are followed, as with metacopy=on,redirect_dir=on",
+        )
         g.add_argument("--docker-root", metavar="DIR", help="Docker data root for docker: sources (/var/lib/docker)")
         g.add_argument(
             "--podman-root", metavar="DIR", help="containers-storage root for podman: (/var/lib/containers/storage)"
@@ -95,15 +106,19 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source:
 
 
 def stack_from_args(args: argparse.Namespace) -> Stack:
+    given = [o for text in getattr(args, "stack_options", []) for o in text.split(",") if o]
     if getattr(args, "source", None):
+        from dataclasses import replace
+
         from .core.sources import open_source
 
-        return open_source(
+        stack = open_source(
             args.source,
             docker_root=getattr(args, "docker_root", None),
             podman_root=getattr(args, "podman_root", None),
             image=getattr(args, "image", None),
         )
+        return replace(stack, options=tuple(dict.fromkeys([*stack.options, *given]))) if given else stack
     if args.lower is None:
         raise UfsError("--lower: give the lower layers (--lower DIR[:DIR...]) or a SOURCE (see --help)")
     options: list[str] = []
@@ -111,6 +126,7 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
         options.append("userxattr")
     if args.oci_whiteouts:
         options.append("oci-whiteouts")
+    options += given
     return Stack.build(
         args.lower,
         upper=args.upper,

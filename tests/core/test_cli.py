@@ -616,3 +616,23 @@ def test_lowerdir_escapes_on_the_command_line(tmp_path: Path) -> None:
         ("/d/f", "lower:0", f"{odd}/d/f"),
         ("/g", "lower:1", f"{plain}/g"),
     ]
+
+
+def test_option_tells_the_model_the_mount_options(root_mount: None, tmp_path: Path) -> None:
+    """A metacopy file (made by the kernel, chmod under metacopy=on): followed by default, as with metacopy=on;
+    with ``-o metacopy=off`` an error, as the kernel's EPERM on a metacopy=off mount of the same layers."""
+    from tests.overlay import mounted
+
+    low, up, work, mnt = (tmp_path / n for n in ("l", "u", "w", "m"))
+    for d in (low, up, work, mnt):
+        d.mkdir()
+    (low / "f").write_text("data\n")
+    with mounted([str(low)], str(up), str(work), str(mnt), "metacopy=on"):
+        os.chmod(mnt / "f", 0o600)
+    base = ["tree", "--lower", str(low), "--upper", str(up), "--format", "json"]
+    (default,) = json_lines(ufs(*base))
+    assert default["status"] == S.METACOPY and default["source"] == str(low / "f")
+    (off,) = json_lines(ufs(*base, "-o", "metacopy=off"))
+    assert off["status"] == S.ERROR and "EPERM" in off["error"]
+    with mounted([str(low)], str(up), str(work), str(mnt), "metacopy=off"), pytest.raises(PermissionError):
+        os.lstat(mnt / "f")

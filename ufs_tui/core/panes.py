@@ -60,10 +60,10 @@ def own_stack(stack: Stack, layer: Layer) -> Stack:
 # ------------------------------------------------------------------ Merged pane
 def merged_item(entry: Entry, parent: str) -> Item:
     note = ""
-    if entry.redirect:
-        note = f"from {entry.redirect}"
-    elif entry.extra and "error" in entry.extra:
+    if entry.extra and "error" in entry.extra:  # why the kernel fails it comes first
         note = entry.extra["error"]
+    elif entry.redirect:
+        note = f"from {entry.redirect}"
     elif entry.status == S.LOWER:
         note = entry.layer.name
     return Item(entry.name, join(parent, entry.name), entry.kind, entry.status, entry.real_path, note, entry.target)
