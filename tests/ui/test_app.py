@@ -275,6 +275,10 @@ async def test_cursor_follows_a_redirected_dir_both_ways(root_mount: None, demo:
         await settle(pilot)
         assert lower.cursor_path() == "/docs/readme.md"
         assert "absent" not in text_of(app.query_one("#where-lower"))
+        # the Lower pane's row says the file is visible, and where; its renamed dir says where its contents are
+        readme = lower.nodes["/docs/readme.md"].data
+        assert readme.status == S.LOWER and readme.note == "shown at /manual/readme.md"
+        assert "its contents show at /manual" in lower.nodes["/docs"].data.note
         await goto(pilot, merged, "/etc")
         await goto(pilot, lower, "/docs/readme.md")
         await settle(pilot)

@@ -510,6 +510,15 @@ class OverlayView:
         self._dirs.clear()
         self._dirs["/"] = root
 
+    def source_index(self) -> dict[str, list[str]]:
+        """Real dir -> the merged dirs it feeds, for every merged dir known so far (listed, or a dir entry of
+        a listed dir): where a renamed (redirected) dir's contents show."""
+        out: dict[str, list[str]] = {}
+        for mpath, sources in self._dirs.items():
+            for _, real in sources:
+                out.setdefault(real, []).append(mpath)
+        return out
+
     def merged_dirs_for(self, real_dir: str) -> list[str]:
         """Merged paths of cached dirs that ``real_dir`` (a layer's real directory) feeds."""
         out = []

@@ -124,10 +124,15 @@ def layer_items(
         entries, hidden = own.list_all(path)
     except StackError:
         return []
-    fates = _fates(full, layer, path)
+    fates = _fates(full, layer, path)  # (lists the merged dir, if there is one: its dirs' sources are then known)
+    index = full.source_index()
+    moved = _moved_to(index, layer, path)
+    if moved is not None:
+        fates = _fates(full, layer, moved)
+        index = full.source_index()
     out: list[Item] = []
     for e in entries:
-        status, note = _fate_of(full, layer, path, e.name, fates, parent_status)
+        status, note = _row_fate(full, layer, index, path, e.name, e.is_dir, parent_status, fates)
         out.append(Item(e.name, join(path, e.name), e.kind, status, e.real_path, note, e.target))
     for h in hidden:
         if h.status != S.WHITEOUT:
@@ -137,6 +142,36 @@ def layer_items(
         out.append(Item(h.name, join(path, h.name), kind, S.WHITEOUT, h.path, "whiteout: deletes this name below"))
     out.sort(key=lambda it: it.name)
     return out
+
+
+def _row_fate(
+    full: OverlayView,
+    layer: Layer,
+    index: dict[str, list[str]],
+    parent: str,
+    name: str,
+    is_dir: bool,
+    parent_status: str,
+    fates: dict[str, tuple[str, str]] | None = None,
+) -> tuple[str, str]:
+    """(status, note) of ``layer``'s own ``parent/name`` in its pane. In a renamed dir (a redirect) a name
+    is judged where it shows (``fates``: of that merged dir, if already made); a renamed dir says where."""
+    moved = _moved_to(index, layer, parent)
+    if moved is not None:
+        status, note = _fate_of(full, layer, moved, name, fates or _fates(full, layer, moved), S.LOWER)
+        return status, note or f"shown at {join(moved, name)}"
+    status, note = _fate_of(full, layer, parent, name, fates, parent_status)
+    if is_dir and (there := _moved_to(index, layer, join(parent, name))) is not None:
+        note = f"{note}; its contents show at {there}" if note else f"its contents show at {there}"
+    return status, note
+
+
+def _moved_to(index: dict[str, list[str]], layer: Layer, path: str) -> str | None:
+    """The merged dir that ``layer``'s own dir ``path`` feeds under another name (a renamed dir), if any."""
+    fed = index.get(layer.real(path))
+    if not fed or path in fed:
+        return None
+    return fed[0]
 
 
 def layer_item(
@@ -154,7 +189,7 @@ def layer_item(
             e = own.lookup(path)
             if e is None:
                 return None
-            status, note = _fate_of(full, layer, parent, name, None, parent_status)
+            status, note = _row_fate(full, layer, full.source_index(), parent, name, e.is_dir, parent_status)
             return Item(name, path, e.kind, status, e.real_path, note, e.target)
         if v.fate == S.F_WHITEOUT:
             return Item(name, path, v.node.kind, S.WHITEOUT, v.path, "whiteout: deletes this name below")
