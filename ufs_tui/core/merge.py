@@ -703,17 +703,8 @@ class OverlayView:
                             klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
                         append(plain(prefix + name, st.st_size, sources[i], klass, target))
                         continue
-                    status = S.NEW  # or over what? The first holder below decides.
-                    for j in range(i + 1, n):
-                        d = names[j]
-                        if d is not None and name in d:
-                            below = self._probe(heads[j] + name, ns)
-                            if below is None:
-                                st = None  # vanished: let the general lookup sort it out
-                            elif not below.whiteout:
-                                status = S.REPLACED if below.is_dir else S.COPIED_UP
-                            break
-                    if st is not None:
+                    status = self._over_what(name, i, names, heads, ns)
+                    if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
                         klass = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, status)
                         append(plain(prefix + name, st.st_size, sources[i], klass, target))
                         continue
@@ -790,16 +781,8 @@ class OverlayView:
                     e._more = None
                     append(e)
                     continue
-                status = S.NEW  # or over what? The first holder below decides.
-                for j in range(i + 1, n):
-                    if name in dirs[j]:
-                        below = self._probe(heads[j] + name, ns)
-                        if below is None:
-                            klass = None  # vanished: let the general lookup sort it out
-                        elif not below.whiteout:
-                            status = S.REPLACED if below.is_dir else S.COPIED_UP
-                        break
-                if klass is not None:
+                status = self._over_what(name, i, names, heads, ns)
+                if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
                     append(Entry._plain(prefix + name, size, sources[i], _cls(klass[0], klass[1], status), None))
                     continue
             present = [sources[j] for j in range(i, n) if name in dirs[j]]
@@ -810,6 +793,22 @@ class OverlayView:
             if entry is not None:
                 append(entry)
         return out
+
+    def _over_what(
+        self, name: str, i: int, names: Sequence[Mapping[str, object] | None], heads: list[str], ns: str
+    ) -> str | None:
+        """The status of an upper plain entry ``name`` (in source ``i``) by the first copy below it: new (none,
+        or a whiteout), copied-up (a non-dir), replaced (a dir); None if that copy vanished meanwhile."""
+        for j in range(i + 1, len(heads)):
+            d = names[j]
+            if d is not None and name in d:
+                below = self._probe(heads[j] + name, ns)
+                if below is None:
+                    return None
+                if below.whiteout:
+                    return S.NEW
+                return S.REPLACED if below.is_dir else S.COPIED_UP
+        return S.NEW
 
     def _lister(
         self, sources: tuple[Source, ...], names: Sequence[Mapping[str, object] | None]
