@@ -422,12 +422,8 @@ class _Native:
             st = self._stat(layer + path, enotdir_is_absent=True)
             if st is not None:
                 return not _is_whiteout(st)
-            parent = posixpath.dirname(path)
-            while parent not in ("", "/"):
-                pst = self._stat(layer + parent, enotdir_is_absent=True)
-                if pst is not None and _is_whiteout(pst):
-                    return False
-                parent = posixpath.dirname(parent)
+            if self._whited_out(layer, posixpath.dirname(path)):
+                return False
         return False
 
     def _whited_out(self, layer: str, path: str) -> bool:

@@ -651,7 +651,6 @@ class OverlayView:
         (the bulk of any tree) become entries right here; dirs, markers and anything odd (an entry
         that vanished, an error) go through the general lookup :meth:`_resolve`.
         """
-        n = len(sources)
         names: list[dict[str, int] | None] = []  # name -> source index (the lister only asks "in")
         for i, (_, real) in enumerate(sources):
             got = self._listdir(real)
@@ -670,7 +669,7 @@ class OverlayView:
         plain = Entry._plain
         out: list[Entry] = []
         append = out.append
-        get: Callable[[Layer, str, str], Node | None] | None = None
+        get = self._lister(sources, names)
         for name in sorted(first):
             i = first[name]
             rp = heads[i] + name
@@ -708,11 +707,7 @@ class OverlayView:
                         klass = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, status)
                         append(plain(prefix + name, st.st_size, sources[i], klass, target))
                         continue
-            present = [sources[j] for j in range(i, n) if (d := names[j]) is not None and name in d]
-            if get is None:
-                get = self._lister(sources, names)
-            res = self._resolve(sources, name, get, want_versions=False, present=present)
-            entry = self._entry(prefix + name, res)
+            entry = self._looked_up(sources, names, get, i, prefix, name)
             if entry is not None:
                 append(entry)
         return out
@@ -747,7 +742,7 @@ class OverlayView:
         new = object.__new__
         out: list[Entry] = []
         append = out.append
-        get: Callable[[Layer, str, str], Node | None] | None = None
+        get = self._lister(sources, names)
         for name in sorted(first):
             i = first[name]
             de = dirs[i][name]
@@ -785,14 +780,24 @@ class OverlayView:
                 if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
                     append(Entry._plain(prefix + name, size, sources[i], _cls(klass[0], klass[1], status), None))
                     continue
-            present = [sources[j] for j in range(i, n) if name in dirs[j]]
-            if get is None:
-                get = self._lister(sources, names)
-            res = self._resolve(sources, name, get, want_versions=False, present=present)
-            entry = self._entry(prefix + name, res)
+            entry = self._looked_up(sources, names, get, i, prefix, name)
             if entry is not None:
                 append(entry)
         return out
+
+    def _looked_up(
+        self,
+        sources: tuple[Source, ...],
+        names: Sequence[Mapping[str, object] | None],
+        get: Callable[[Layer, str, str], Node | None],
+        i: int,
+        prefix: str,
+        name: str,
+    ) -> Entry | None:
+        """The fast scans' way out for a dir, a marker or anything odd: the general lookup, probing only the
+        sources (from ``i``, its topmost holder, down) whose listing holds ``name``."""
+        present = [sources[j] for j in range(i, len(sources)) if (d := names[j]) is not None and name in d]
+        return self._entry(prefix + name, self._resolve(sources, name, get, want_versions=False, present=present))
 
     def _over_what(
         self, name: str, i: int, names: Sequence[Mapping[str, object] | None], heads: list[str], ns: str
