@@ -140,4 +140,11 @@ def model_tree(stack: Stack) -> dict[str, Facts]:
     for path, e in view.walk():
         digest = model_digest(e)
         out[path] = (e.kind, e.mode, e.size if e.kind in ("file", "symlink") else 0, e.target, digest)
+    # The one-pass walk of ``tree --format json`` (eager scans, nothing cached) must see the same tree.
+    eager = {
+        path: (e.kind, e.mode, e.size if e.kind in ("file", "symlink") else 0, e.target, e.status, e.source)
+        for path, e in OverlayView(stack).walk(cache=False, eager=True)
+    }
+    lazy = {path: (*facts[:4], e.status, e.source) for (path, e), facts in zip(view.walk(), out.values())}
+    assert eager == lazy, "the eager walk differs from the lazy one"
     return out

@@ -154,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     tree.add_argument(
         "--all", action="store_true", help="also list hidden things: whiteouts, shadowed and hidden lower entries"
     )
+    tree.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --format json: walk with N processes (default: one per CPU this may use, at most 8; "
+        "1 walks in this process). The output is the same either way.",
+    )
 
     diff = sub.add_parser(
         "diff",
@@ -191,6 +200,16 @@ def _command_modules() -> list[Any]:
     import importlib
 
     return [importlib.import_module(name) for name in COMMAND_MODULES]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {n}")
+    return n
 
 
 def _tree_epilog() -> str:
@@ -276,7 +295,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         view = OverlayView(stack_from_args(args))
         view.list_dir("/")  # a root that cannot be read is an error, not a warning
         if args.format == "json":
-            report.write_tree_json(view, out, args.all)
+            from .core.forkwalk import default_jobs
+
+            report.write_tree_json(view, out, args.all, args.jobs or default_jobs())
         else:
             report.write_tree_text(view, out, args.all)
         return _warn(view.errors)

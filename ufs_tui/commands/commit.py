@@ -7,8 +7,6 @@ import os
 from typing import Any, TextIO
 
 from ..cli import add_stack_options, stack_from_args
-from ..core.layers_ops import commit, plan_commit
-from ..core.mount import MountManager, recorded, unmount_recorded
 from ..core.mount_errors import MountError
 from . import confirm, report_mount_error, report_problems, say, stack_args
 
@@ -30,6 +28,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..core.layers_ops import commit, plan_commit
+    from ..core.mount import MountManager, recorded, unmount_recorded
+
     stack = stack_from_args(args)
     plan = plan_commit(stack, args.new_upper, args.new_work)
     assert stack.upper is not None

@@ -6,7 +6,6 @@ import argparse
 from typing import Any, TextIO
 
 from ..cli import add_stack_options, stack_from_args
-from ..core.mount import MountManager, target_problem
 from ..core.mount_errors import KNOWN_OPTIONS, MountError
 from . import report_mount_error, report_problems, report_warnings, say
 
@@ -44,6 +43,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..core.mount import MountManager, target_problem
+
     stack = stack_from_args(args)
     options = [o for text in args.option for o in text.split(",") if o]
     manager = MountManager()

@@ -6,7 +6,6 @@ import argparse
 from typing import Any, TextIO
 
 from ..cli import add_stack_options, stack_from_args
-from ..core.layers_ops import plan_squash, squash
 from . import confirm, say, stack_args
 
 NAME = "squash"
@@ -35,6 +34,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..core.layers_ops import plan_squash, squash
+
     stack = stack_from_args(args)
     plan = plan_squash(stack, _layer_name(args.top), _layer_name(args.bottom), args.dest)
     say(plan.describe())

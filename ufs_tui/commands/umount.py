@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from ..core.mount import unmount_mine, unmount_target
 from ..core.mount_errors import MountError
 from . import report_mount_error, say
 
@@ -25,6 +24,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..core.mount import unmount_mine, unmount_target
+
     if args.mine:
         done, problems = unmount_mine()
         for line in done:

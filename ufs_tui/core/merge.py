@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TypeVar
 
 from . import status as S
@@ -306,6 +307,11 @@ class OverlayView:
         entries, _ = self._scan(path, self.dir_sources(path), want_hidden=False)
         self._remember(entries, path)
         return entries
+
+    def scan_dir(self, path: str, sources: tuple[Source, ...], eager: bool = False) -> list[Entry]:
+        """The merged listing of dir ``path`` read now from its ``sources`` (a dir entry's :attr:`Entry.sources`),
+        not cached: for a one-pass walk (see :meth:`walk`)."""
+        return self._scan(path, sources, False, eager)[0]
 
     def hidden(self, path: str = "/") -> list[Hidden]:
         """What the layers hold in dir ``path`` that the merged view hides (markers included)."""
@@ -625,10 +631,6 @@ class OverlayView:
         """The entries of one real dir (layers on disk), by name; see :meth:`_read_layer_dir`."""
         return self._read_layer_dir(real, _entries_by_name)
 
-    def _listdir(self, real: str) -> list[str] | None:
-        """The names in one real dir (layers on disk); see :meth:`_read_layer_dir`."""
-        return self._read_layer_dir(real, os.listdir)
-
     def _read_layer_dir(self, real: str, read: Callable[[str], _T]) -> _T | None:
         """``read(real)``; None if the dir is gone, or unreadable (then recorded in :attr:`errors` until it
         can be read again)."""
@@ -651,17 +653,9 @@ class OverlayView:
         (the bulk of any tree) become entries right here; dirs, markers and anything odd (an entry
         that vanished, an error) go through the general lookup :meth:`_resolve`.
         """
-        names: list[dict[str, int] | None] = []  # name -> source index (the lister only asks "in")
-        for i, (_, real) in enumerate(sources):
-            got = self._listdir(real)
-            names.append(None if got is None else dict.fromkeys(got, i))
-        first: dict[str, int] = {}  # name -> index of the topmost source holding it
-        for d in reversed(names):
-            if d:
-                first.update(d)
+        names: list[set[str] | None] = [self._read_layer_dir(real, _name_set) for _, real in sources]
         prefix = "/" if path == "/" else path + "/"
         heads = [real + "/" for _, real in sources]
-        upper = [layer.role == "upper" for layer, _ in sources]
         markers = _marker_xattrs(self.stack.xattr_ns)
         ns = self.stack.xattr_ns
         lstat, listxattr, readlink = os.lstat, os.listxattr, os.readlink
@@ -670,46 +664,57 @@ class OverlayView:
         out: list[Entry] = []
         append = out.append
         get = self._lister(sources, names)
-        for name in sorted(first):
-            i = first[name]
-            rp = heads[i] + name
-            try:
-                st = lstat(rp)
-            except OSError:
-                st = None
-            if st is not None:
-                m = st.st_mode
-                fmt = m & 0o170000
-                target = None
-                if fmt == 0o100000:  # regular file: plain unless it carries an overlay marker
-                    try:
-                        xs = listxattr(rp, follow_symlinks=False)
-                    except OSError:
-                        xs = []
-                    if xs and not markers.isdisjoint(xs):
-                        st = None
-                elif fmt == 0o120000:
-                    try:
-                        target = readlink(rp)
-                    except OSError:
-                        target = None
-                elif fmt == 0o040000 or (fmt == 0o020000 and st.st_rdev == 0):  # dir or whiteout
+        seen: set[str] = set()  # names of the sources above: each name's topmost copy is the one listed
+        last = len(names) - 1
+        for i, d in enumerate(names):  # top-down, each source's names that no source above holds
+            if not d:
+                continue
+            head, src = heads[i], sources[i]
+            upper = src[0].role == "upper"
+            for name in d - seen if seen else d:
+                rp = head + name
+                try:
+                    st = lstat(rp)
+                except OSError:
                     st = None
                 if st is not None:
-                    if not upper[i]:
-                        klass = lower_cls.get(m)
-                        if klass is None:
-                            klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
-                        append(plain(prefix + name, st.st_size, sources[i], klass, target))
-                        continue
-                    status = self._over_what(name, i, names, heads, ns)
-                    if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
-                        klass = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, status)
-                        append(plain(prefix + name, st.st_size, sources[i], klass, target))
-                        continue
-            entry = self._looked_up(sources, names, get, i, prefix, name)
-            if entry is not None:
-                append(entry)
+                    m = st.st_mode
+                    fmt = m & 0o170000
+                    target = None
+                    if fmt == 0o100000:  # regular file: plain unless it carries an overlay marker
+                        try:
+                            # (Replaced by a symlink since the lstat: a marker read through it sends the name to
+                            # the general lookup, which follows nothing.)
+                            xs = listxattr(rp)
+                        except OSError:
+                            xs = []
+                        if xs and not markers.isdisjoint(xs):
+                            st = None
+                    elif fmt == 0o120000:
+                        try:
+                            target = readlink(rp)
+                        except OSError:
+                            target = None
+                    elif fmt == 0o040000 or (fmt == 0o020000 and st.st_rdev == 0):  # dir or whiteout
+                        st = None
+                    if st is not None:
+                        if not upper:
+                            klass = lower_cls.get(m)
+                            if klass is None:
+                                klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
+                            append(plain(prefix + name, st.st_size, src, klass, target))
+                            continue
+                        status = self._over_what(name, i, names, heads, ns)
+                        if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
+                            klass = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, status)
+                            append(plain(prefix + name, st.st_size, src, klass, target))
+                            continue
+                entry = self._looked_up(sources, names, get, i, prefix, name)
+                if entry is not None:
+                    append(entry)
+            if i < last:
+                seen |= d
+        out.sort(key=_PATH)  # by name, as readdir's order is no order
         return out
 
     def _scan_lazy(self, path: str, sources: tuple[Source, ...]) -> list[Entry]:
@@ -723,17 +728,9 @@ class OverlayView:
         read when first asked for. Dirs, markers and anything odd (an entry that vanished, an
         error) go through the general lookup :meth:`_resolve`.
         """
-        n = len(sources)
         names = [self._scandir(real) for _, real in sources]
-        first: dict[str, int] = {}  # name -> index of the topmost source holding it
-        for i in range(n - 1, -1, -1):
-            d = names[i]
-            if d:
-                first.update(dict.fromkeys(d, i))
-        dirs = [d if d is not None else {} for d in names]
         prefix = "/" if path == "/" else path + "/"
         heads = [real + "/" for _, real in sources]
-        upper = [layer.role == "upper" for layer, _ in sources]
         markers = _marker_xattrs(self.stack.xattr_ns)
         ns = self.stack.xattr_ns
         lstat, listxattr = os.lstat, os.listxattr
@@ -743,52 +740,64 @@ class OverlayView:
         out: list[Entry] = []
         append = out.append
         get = self._lister(sources, names)
-        for name in sorted(first):
-            i = first[name]
-            de = dirs[i][name]
-            klass: tuple[str, int | None, str] | None = None  # None: the general lookup decides
-            size: int | None = None  # None: lazy
-            try:
-                if de.is_file(follow_symlinks=False):
-                    xs = listxattr(de.path, follow_symlinks=False)  # gone, unreadable: the general lookup says
-                    if not xs or markers.isdisjoint(xs):
-                        klass = lazy_file
-                elif de.is_symlink():
-                    klass = lazy_link
-                elif not de.is_dir(follow_symlinks=False):  # a device, FIFO or socket: read it all now
-                    st = lstat(de.path)
-                    m = st.st_mode
-                    fmt = m & 0o170000
-                    if fmt != 0o040000 and not (fmt == 0o020000 and st.st_rdev == 0):  # not a dir, not a whiteout
-                        klass = lower_cls.get(m)
-                        if klass is None:
-                            klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
-                        size = st.st_size
-            except OSError:
-                klass = None
-            if klass is not None:
-                if not upper[i]:
-                    e = new(Entry)  # Entry._plain, inlined: the bulk of any listing is here
-                    e.path = prefix + name
-                    e._size = size
-                    e._src = sources[i]
-                    e._cls = klass
-                    e._more = None
-                    append(e)
+        seen: set[str] = set()  # names of the sources above: each name's topmost copy is the one listed
+        last = len(names) - 1
+        for i, d in enumerate(names):  # top-down, each source's names that no source above holds
+            if not d:
+                continue
+            src = sources[i]
+            upper = src[0].role == "upper"
+            for name, de in d.items():
+                if name in seen:
                     continue
-                status = self._over_what(name, i, names, heads, ns)
-                if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
-                    append(Entry._plain(prefix + name, size, sources[i], _cls(klass[0], klass[1], status), None))
-                    continue
-            entry = self._looked_up(sources, names, get, i, prefix, name)
-            if entry is not None:
-                append(entry)
+                klass: tuple[str, int | None, str] | None = None  # None: the general lookup decides
+                size: int | None = None  # None: lazy
+                try:
+                    if de.is_symlink():
+                        klass = lazy_link
+                    elif de.is_file():  # (not a symlink: nothing followed)
+                        # Gone or unreadable: the general lookup says. (Replaced by a symlink since readdir: a
+                        # marker read through it sends the name to the general lookup, which follows nothing.)
+                        xs = listxattr(de.path)
+                        if not xs or markers.isdisjoint(xs):
+                            klass = lazy_file
+                    elif not de.is_dir(follow_symlinks=False):  # a device, FIFO or socket: read it all now
+                        st = lstat(de.path)
+                        m = st.st_mode
+                        fmt = m & 0o170000
+                        if fmt != 0o040000 and not (fmt == 0o020000 and st.st_rdev == 0):  # not a dir, not a whiteout
+                            klass = lower_cls.get(m)
+                            if klass is None:
+                                klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
+                            size = st.st_size
+                except OSError:
+                    klass = None
+                if klass is not None:
+                    if not upper:
+                        e = new(Entry)  # Entry._plain, inlined: the bulk of any listing is here
+                        e.path = prefix + name
+                        e._size = size
+                        e._src = src
+                        e._cls = klass
+                        e._more = None
+                        append(e)
+                        continue
+                    status = self._over_what(name, i, names, heads, ns)
+                    if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
+                        append(Entry._plain(prefix + name, size, src, _cls(klass[0], klass[1], status), None))
+                        continue
+                entry = self._looked_up(sources, names, get, i, prefix, name)
+                if entry is not None:
+                    append(entry)
+            if i < last:
+                seen.update(d)
+        out.sort(key=_PATH)  # by name, as readdir's order is no order
         return out
 
     def _looked_up(
         self,
         sources: tuple[Source, ...],
-        names: Sequence[Mapping[str, object] | None],
+        names: Sequence[Container[str] | None],
         get: Callable[[Layer, str, str], Node | None],
         i: int,
         prefix: str,
@@ -800,7 +809,7 @@ class OverlayView:
         return self._entry(prefix + name, self._resolve(sources, name, get, want_versions=False, present=present))
 
     def _over_what(
-        self, name: str, i: int, names: Sequence[Mapping[str, object] | None], heads: list[str], ns: str
+        self, name: str, i: int, names: Sequence[Container[str] | None], heads: list[str], ns: str
     ) -> str | None:
         """The status of an upper plain entry ``name`` (in source ``i``) by the first copy below it: new (none,
         or a whiteout), copied-up (a non-dir), replaced (a dir); None if that copy vanished meanwhile."""
@@ -816,7 +825,7 @@ class OverlayView:
         return S.NEW
 
     def _lister(
-        self, sources: tuple[Source, ...], names: Sequence[Mapping[str, object] | None]
+        self, sources: tuple[Source, ...], names: Sequence[Container[str] | None]
     ) -> Callable[[Layer, str, str], Node | None]:
         """A probe for :meth:`_resolve` that knows which names each source dir holds."""
         listed = {real: d for (_, real), d in zip(sources, names, strict=True) if d is not None}
@@ -1123,6 +1132,13 @@ class OverlayView:
             if node.opaque:
                 stop = True
         return None, stop
+
+
+_PATH = attrgetter("path")
+
+
+def _name_set(real: str) -> set[str]:
+    return set(os.listdir(real))
 
 
 def _entries_by_name(real: str) -> dict[str, os.DirEntry[str]]:

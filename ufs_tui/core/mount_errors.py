@@ -16,17 +16,19 @@ fix. :class:`MountError` carries problems to the user.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .errors import UfsError
 from .stack import Stack
+
+if TYPE_CHECKING:
+    import ctypes
 
 OVERLAYFS_MAGIC = 0x794C7630
 FUSE_MAGIC = 0x65735546
@@ -411,6 +413,8 @@ def mount_warnings(
 
 def fs_type(path: str) -> int | None:
     """statfs(2) f_type of the filesystem holding ``path``, or None when it cannot be read."""
+    import ctypes  # here, not at the top: most commands never need it (start-up time)
+
     libc = _libc()
     if libc is None:
         return None
@@ -424,6 +428,8 @@ _LIBC: list[ctypes.CDLL | None] = []
 
 
 def _libc() -> ctypes.CDLL | None:
+    import ctypes.util
+
     if not _LIBC:
         try:
             _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True))

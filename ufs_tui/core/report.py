@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import TextIO
 
+from . import forkwalk
 from . import status as S
 from .diff import Change
 from .display import b64, is_valid_utf8, printable
@@ -100,8 +101,12 @@ def hidden_json(path: str, h: Hidden, view: OverlayView) -> str:
     return node_json(path, node, h.layer.name, h.status, h.by.name if h.by else None, h.path)
 
 
-def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False) -> None:
-    """One JSON object per line for every merged entry, pre-order (with ``show_all``: hidden things too)."""
+def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False, jobs: int = 1) -> None:
+    """One JSON object per line for every merged entry, pre-order (with ``show_all``: hidden things too).
+
+    ``jobs`` > 1 spreads the walk over that many forked processes where it can (see :mod:`.forkwalk`);
+    the output is the same, byte for byte.
+    """
     write = out.write
     if show_all:
         for path, it, _ in view.walk_items(with_hidden=True):
@@ -110,47 +115,74 @@ def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False) -> N
             else:
                 write(hidden_json(path, it, view) + "\n")
         return
-    # The hot path of ``tree --format json`` (issue 2's benchmark): no listing is cached, lines are
-    # formatted inline for the common case (ASCII path, nothing extra) from the entry's shared parts
-    # (see merge.Entry), and written in big chunks.
-    enc = _enc
-    # id(source tuple) -> (layer name, escaped real dir, the tuple itself: it keeps the id from being reused)
-    heads: dict[int, tuple[str, str, object]] = {}
+    # The hot path of ``tree --format json`` (issue 2's benchmark): no listing is cached, and lines
+    # are written in big chunks.
+    line = JsonLines().line
+    if jobs > 1 and forkwalk.can_fork(view):
+        out.flush()
+        binary = getattr(out, "buffer", None)  # lines are UTF-8 (JSON escapes make them ASCII)
+        forkwalk.write_walk(view, line, binary.write if binary is not None else lambda b: write(b.decode()), jobs)
+        return
     buf: list[str] = []
     add = buf.append
     for path, e in view.walk(cache=False, eager=True):
+        add(line(path, e))
+        if len(buf) >= 2048:
+            write("".join(buf))
+            buf.clear()
+    write("".join(buf))
+
+
+class JsonLines:
+    """Formats :func:`entry_json` lines (with their newline), inline for the common case: an ASCII path,
+    target and source dir, nothing extra; from the entry's shared parts (see merge.Entry), whose pieces of
+    the line are made once."""
+
+    def __init__(self) -> None:
+        # id(source tuple) -> ('"layer":"NAME","source":"REAL-DIR/' or "" if not ASCII, the tuple: it keeps the id)
+        self._heads: dict[int, tuple[str, object]] = {}
+        # id(class tuple) -> ('"type":"KIND","mode":MODE,"size":', '","status":"STATUS"}\n', the tuple)
+        self._classes: dict[int, tuple[str, str, object]] = {}
+
+    def line(self, path: str, e: Entry) -> str:
+        enc = _enc
         if e._size is None:  # a lazy entry (only from a listing cached before): read what it lacks
             e._load()
         more = e._more  # None, a symlink's target, or (target, sources, extra)
         if more is None:
             target = "null"
-        elif isinstance(more, str):
+        elif more.__class__ is str:
             target = enc(more) if more.isascii() else ""  # not ASCII: maybe not UTF-8 (target_b64)
         elif more[2] is None:  # a dir's sources: nothing extra
             target = "null" if more[0] is None else enc(more[0]) if more[0].isascii() else ""
         else:
             target = ""
         src = e._src
-        head = heads.get(id(src))
+        head = self._heads.get(id(src))
         if head is None:
             srcdir = src[1]
             # A source dir that is not ASCII gets no fast line ("" here): it may need source_b64.
             escaped = enc(srcdir if srcdir != "/" else "")[:-1] if srcdir.isascii() else ""
-            head = heads[id(src)] = (src[0].name, escaped, src)
-        if not target or not path.isascii() or not head[1]:
-            add(entry_json(path, e) + "\n")
-        else:
-            kind, mode, status = e._cls
-            name = path[path.rfind("/") + 1 :]
-            add(
-                f'{{"path":{enc(path)},"type":"{kind}","mode":{mode},"size":{e.size},'
-                f'"target":{target},"layer":"{head[0]}",'
-                f'"source":{head[1]}/{enc(name)[1:]},"status":"{status}"}}\n'
-            )
-        if len(buf) >= 2048:
-            write("".join(buf))
-            buf.clear()
-    write("".join(buf))
+            head = self._heads[id(src)] = (f',"layer":"{src[0].name}","source":{escaped}/' if escaped else "", src)
+        if not target or not head[0] or not path.isascii():
+            return entry_json(path, e) + "\n"
+        cls = e._cls
+        parts = self._classes.get(id(cls))
+        if parts is None:
+            kind, mode, status = cls
+            head_of_class = f',"type":"{kind}","mode":{mode},"size":'
+            parts = self._classes[id(cls)] = (head_of_class, f',"status":"{status}"}}\n', cls)
+        return (
+            '{"path":'
+            + enc(path)
+            + parts[0]
+            + str(e._size)
+            + ',"target":'
+            + target
+            + head[0]
+            + enc(path[path.rfind("/") + 1 :])[1:]
+            + parts[1]
+        )
 
 
 def _label(e: Entry | Hidden) -> str:
