@@ -3,11 +3,12 @@
 Builds a stack of 10 lowers (about 20,000 entries each) plus a small upper, about 110,000 merged
 entries, mounts it, and prints, measured in the same run:
 
-* ``ufs-tui tree --format json`` (the real CLI, a subprocess, output to /dev/null) against
-  ``find MERGED -printf '%p %y %m %s %l\\n'`` on the mounted merged dir: medians of interleaved runs
-  and their ratio (target <= 1.5x);
+* ``ufs-tui tree --format json`` (the real CLI, a subprocess, output to /dev/null, one worker per
+  CPU as by default) against ``find MERGED -printf '%p %y %m %s %l\\n'`` on the mounted merged dir:
+  medians of interleaved runs and their ratio (target <= 1.5x); also the CPU time of both and the
+  CLI in one process (``-j 1``);
 * ``OverlayView(stack).list_dir("/big")`` on a cold view, a 20,000-entry dir spread across the 10
-  lowers (target <= 50 ms);
+  lowers (target <= 50 ms), and the system calls it cannot avoid, timed alone in the same run;
 * memory of a full walk held in memory, ``list(view.walk())`` (target <= 300 bytes per entry), as a
   tracemalloc delta and, in a fresh process, as an RSS delta.
 
@@ -23,6 +24,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import statistics
@@ -206,14 +208,15 @@ def mounted(b: Built) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ measurements
-def cli_argv(b: Built) -> list[str]:
+def cli_argv(b: Built, jobs: int | None = None) -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "ufs-tui")
     head = (
         [script]
         if os.access(script, os.X_OK)
         else [sys.executable, "-c", "import sys; from ufs_tui.cli import main; sys.exit(main())"]
     )
-    return [*head, "tree", "--format", "json", "--lower", ":".join(b.lowers), "--upper", b.upper]
+    argv = [*head, "tree", "--format", "json", "--lower", ":".join(b.lowers), "--upper", b.upper]
+    return argv if jobs is None else [*argv, "-j", str(jobs)]
 
 
 def find_argv(merged: str) -> list[str]:
@@ -228,13 +231,18 @@ def find_argv(merged: str) -> list[str]:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")}
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str], cpu: list[float] | None = None) -> float:
+    """Wall seconds of one run; its CPU seconds (user + system, its forked workers included) go to ``cpu``."""
     with open(os.devnull, "w") as devnull:
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         r = subprocess.run(argv, stdout=devnull, stderr=subprocess.PIPE, env=CHILD_ENV)
         dt = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"bench: {argv[0]} failed ({r.returncode}): {r.stderr.decode(errors='replace').strip()}")
+    if cpu is not None:
+        cpu.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
     return dt
 
 
@@ -279,27 +287,29 @@ def syscall_floor(b: Built) -> float:
     return time.perf_counter() - t0
 
 
-def bench_tree(
-    b: Built, merged: str, runs: int, log: Callable[[str], None]
-) -> tuple[list[float], list[float], list[float]]:
-    cli, fnd = cli_argv(b), find_argv(merged)
-    timed(cli)  # warm-up: page cache, dentries, the overlay's own caches, bytecode
-    timed(fnd)
-    t_cli: list[float] = []
-    t_find: list[float] = []
-    t_floor: list[float] = []
+def bench_tree(b: Built, merged: str, runs: int, log: Callable[[str], None]) -> dict[str, list[float]]:
+    """Interleaved runs (the order turns each time) of the CLI as a user runs it (one worker per CPU), the
+    CLI with ``-j 1`` (one process) and find; wall and CPU seconds of each, and the syscall floor."""
+    argvs = {"cli": cli_argv(b), "cli1": cli_argv(b, 1), "find": find_argv(merged)}
+    for argv in argvs.values():
+        timed(argv)  # warm-up: page cache, dentries, the overlay's own caches, bytecode
+    t: dict[str, list[float]] = {k: [] for k in ("cli", "cli1", "find", "cpu_cli", "cpu_cli1", "cpu_find", "floor")}
+    order = list(argvs)
     for k in range(runs):
-        first, second = (cli, fnd) if k % 2 == 0 else (fnd, cli)  # interleaved, alternating order
-        a, c = timed(first), timed(second)
-        (t_cli if first is cli else t_find).append(a)
-        (t_cli if second is cli else t_find).append(c)
-        t_floor.append(syscall_floor(b))
-        log(f"  run {k + 1}/{runs}: ufs-tui {t_cli[-1]:.3f}s  find {t_find[-1]:.3f}s  floor {t_floor[-1]:.3f}s")
-    return t_cli, t_find, t_floor
+        for name in order[k % 3 :] + order[: k % 3]:
+            t[name].append(timed(argvs[name], t["cpu_" + name]))
+        t["floor"].append(syscall_floor(b))
+        log(
+            f"  run {k + 1}/{runs}: ufs-tui {t['cli'][-1]:.3f}s  ufs-tui -j1 {t['cli1'][-1]:.3f}s  "
+            f"find {t['find'][-1]:.3f}s  floor {t['floor'][-1]:.3f}s"
+        )
+    return t
 
 
-def bench_list_dir(stack: Stack, runs: int) -> tuple[list[float], int]:
+def bench_list_dir(stack: Stack, runs: int) -> tuple[list[float], list[float], int]:
+    """Cold ``list_dir`` of the big dir, interleaved with its syscall floor (ms each), and the entry count."""
     times: list[float] = []
+    floors: list[float] = []
     n = 0
     for _ in range(runs):
         view = OverlayView(stack)  # cold view: nothing cached in ufs_tui
@@ -307,7 +317,27 @@ def bench_list_dir(stack: Stack, runs: int) -> tuple[list[float], int]:
         entries = view.list_dir("/" + BIG_DIR)
         times.append((time.perf_counter() - t0) * 1000)
         n = len(entries)
-    return times, n
+        floors.append(list_dir_floor(stack) * 1000)
+    return times, floors, n
+
+
+def list_dir_floor(stack: Stack) -> float:
+    """Seconds for the system calls a listing of the big dir cannot avoid, in a bare Python loop: a readdir
+    (with d_type) of each layer's copy of the dir, a ``listxattr`` of each name's topmost copy if it is a regular
+    file (a whiteout, metacopy or redirect marker may sit there), and the sort. No objects, no rules."""
+    t0 = time.perf_counter()
+    top: dict[str, os.DirEntry[str]] = {}
+    for layer in reversed(stack.layers):
+        try:
+            with os.scandir(os.path.join(layer.path, BIG_DIR)) as it:
+                top.update((de.name, de) for de in it)
+        except FileNotFoundError:
+            pass
+    for de in top.values():
+        if de.is_file(follow_symlinks=False):
+            os.listxattr(de.path, follow_symlinks=False)
+    sorted(top)
+    return time.perf_counter() - t0
 
 
 def bench_memory_tracemalloc(stack: Stack) -> tuple[int, int]:
@@ -399,8 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         with mounted(b) as merged:
             n_ours, n_kernel = check_same_tree(b, merged)
             log(f"ufs-tui and the kernel agree on all {n_ours:,} merged entries")
-            t_cli, t_find, t_floor = bench_tree(b, merged, args.runs, log)
-        list_ms, n_big = bench_list_dir(stack, args.list_runs)
+            t = bench_tree(b, merged, args.runs, log)
+            t_cli, t_find, t_floor = t["cli"], t["find"], t["floor"]
+        list_ms, list_floor_ms, n_big = bench_list_dir(stack, args.list_runs)
         tm_bytes, n_walk = bench_memory_tracemalloc(stack)
         rss_bytes, n_rss = bench_memory_rss(b)
     except KeyboardInterrupt:
@@ -428,6 +459,18 @@ def main(argv: list[str] | None = None) -> int:
         (f"find MERGED -printf ... (median of {len(t_find)})", f"{med_find * 1000:,.0f} ms", "", ""),
         ("  ratio ufs-tui / find", f"{ratio:.2f}x", f"<= {TARGET_RATIO}x", verdict(ratio <= TARGET_RATIO)),
         (
+            f"  CPU time (user + sys, workers included): ufs-tui / find ({os.cpu_count()} CPUs)",
+            f"{statistics.median(t['cpu_cli']) / statistics.median(t['cpu_find']):.2f}x",
+            "",
+            "",
+        ),
+        (
+            "  ufs-tui tree -j 1 (one process) / find",
+            f"{statistics.median(t['cli1']) / med_find:.2f}x",
+            "",
+            "",
+        ),
+        (
             f"  syscall floor in bare Python / find (median of {len(t_floor)})",
             f"{med_floor / med_find:.2f}x",
             "",
@@ -446,6 +489,12 @@ def main(argv: list[str] | None = None) -> int:
             verdict(med_list <= TARGET_LIST_MS),
         ),
         (
+            f"  its syscall floor in bare Python (median of {len(list_floor_ms)})",
+            f"{statistics.median(list_floor_ms):.1f} ms",
+            "",
+            "",
+        ),
+        (
             f"memory of list(view.walk()), {n_walk:,} entries (tracemalloc)",
             f"{per_entry:.0f} B/entry",
             f"<= {TARGET_BYTES:.0f} B",
@@ -462,9 +511,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<62} {value:>14}  {target:>10}  {result}")
     print("-" * 98)
     print(f"ufs-tui runs (s): {' '.join(f'{t:.3f}' for t in t_cli)}")
+    print(f"ufs-tui -j1 (s):  {' '.join(f'{x:.3f}' for x in t['cli1'])}")
     print(f"find runs (s):    {' '.join(f'{t:.3f}' for t in t_find)}")
     print(f"floor runs (s):   {' '.join(f'{t:.3f}' for t in t_floor)}")
     print(f"list_dir runs (ms): {' '.join(f'{t:.1f}' for t in list_ms)}")
+    print(f"its floor (ms):     {' '.join(f'{t:.1f}' for t in list_floor_ms)}")
     print(
         f"total bench time {time.perf_counter() - t_start:.0f}s; load average {load0} at start, "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end ({os.cpu_count()} CPUs)"
@@ -478,8 +529,12 @@ def main(argv: list[str] | None = None) -> int:
                     "tree_s": t_cli,
                     "find_s": t_find,
                     "floor_s": t_floor,
+                    "tree_j1_s": t["cli1"],
+                    "tree_cpu_s": t["cpu_cli"],
+                    "find_cpu_s": t["cpu_find"],
                     "ratio": ratio,
                     "list_dir_ms": list_ms,
+                    "list_dir_floor_ms": list_floor_ms,
                     "list_dir_entries": n_big,
                     "bytes_per_entry_tracemalloc": per_entry,
                     "bytes_per_entry_rss": per_entry_rss,

@@ -145,6 +145,6 @@ def model_tree(stack: Stack) -> dict[str, Facts]:
         path: (e.kind, e.mode, e.size if e.kind in ("file", "symlink") else 0, e.target, e.status, e.source)
         for path, e in OverlayView(stack).walk(cache=False, eager=True)
     }
-    lazy = {path: (*facts[:4], e.status, e.source) for (path, e), facts in zip(view.walk(), out.values())}
+    lazy = {path: (*facts[:4], e.status, e.source) for (path, e), facts in zip(view.walk(), out.values(), strict=True)}
     assert eager == lazy, "the eager walk differs from the lazy one"
     return out
