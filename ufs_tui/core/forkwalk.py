@@ -203,7 +203,11 @@ def write_walk(view: OverlayView, line: Line, write: Write, jobs: int, budget: i
     done = False
     pool: _Pool | None = None
     try:
-        pool = _Pool(view, line, jobs, layers, index, walk)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # not while forking: a worker could be missed
+        try:
+            pool = _Pool(view, line, jobs, layers, index, walk)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         pool.run(walk.key, write)
         done = True
     except _Signalled as s:
@@ -276,6 +280,7 @@ class _Pool:
                 try:
                     for sig in (signal.SIGINT, *_SIGNALS):
                         signal.signal(sig, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
                     for fd in (task_w, result_r, *self.task_fds, *self.result_fds):
                         os.close(fd)  # another worker's pipe held open here would never see its end
                     try:
