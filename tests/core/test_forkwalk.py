@@ -121,6 +121,16 @@ def test_forked_walk_writes_what_the_serial_walk_writes(tmp_layers: str, jobs: i
     assert children() == before  # every worker reaped
 
 
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_holding_little_ahead_of_the_output_still_walks_it_all(tmp_layers: str, jobs: int) -> None:
+    stack = build_stack(tmp_layers)
+    want = serial(stack)[0]
+    view = OverlayView(stack)
+    out = io.BytesIO()
+    tasks = forkwalk.write_walk(view, report.JsonLines().line, out.write, jobs, budget=40, hold=1)
+    assert out.getvalue() == want and tasks >= 1
+
+
 @pytest.mark.parametrize("budget", [1, 2, 3, 7, 20, 100, 10_000])
 def test_the_walk_goes_on_in_a_worker_wherever_the_budget_stops_it(tmp_layers: str, budget: int) -> None:
     stack = build_stack(tmp_layers)

@@ -41,6 +41,7 @@ Segment = bytes | Key | list[str]
 _HEADER = struct.Struct("<Q")
 CHUNK = 2048  # lines a walk gathers before it passes them on
 BUDGET = 2000  # entries a walk lists in this process before it forks
+HOLD = 256 << 20  # bytes of lines received ahead of the output, past which workers share no more dirs
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
@@ -179,14 +180,15 @@ class _Walk:
             self._buf.clear()
 
 
-def write_walk(view: OverlayView, line: Line, write: Write, jobs: int, budget: int = 0) -> int:
+def write_walk(view: OverlayView, line: Line, write: Write, jobs: int, budget: int = 0, hold: int = HOLD) -> int:
     """``write`` the ``line`` of every entry (UTF-8) below the root of ``view``, in :meth:`OverlayView.walk` order,
     with up to ``jobs`` forked workers; how many tasks they took (0: the walk stayed in this process). Unreadable
     dirs land in ``view.errors`` in walk order.
 
     The walk starts here, and a tree of up to ``budget`` entries (default :data:`BUDGET`) ends here too (a fork
     costs more). Past that, the first worker goes on with the walk (it has it: a fork copies it) and gives dirs
-    away to the others.
+    away to the others. Lines of later dirs wait here for those before them; past ``hold`` bytes of them, the
+    workers share no more dirs (each walks on by itself).
     """
     walk = _Walk(view, line, (), "/", view.dir_sources("/"))
     if walk.run(functools.partial(_write_segments, view, write=write), budget=(budget or BUDGET) if jobs > 1 else 0):
@@ -205,7 +207,7 @@ def write_walk(view: OverlayView, line: Line, write: Write, jobs: int, budget: i
     try:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # not while forking: a worker could be missed
         try:
-            pool = _Pool(view, line, jobs, layers, index, walk)
+            pool = _Pool(view, line, jobs, layers, index, walk, hold)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         pool.run(walk.key, write)
@@ -261,10 +263,20 @@ class _Pool:
     """The forked workers, their pipes, and the stitching of their output."""
 
     def __init__(
-        self, view: OverlayView, line: Line, jobs: int, layers: tuple[Any, ...], index: dict[int, int], walk: _Walk
+        self,
+        view: OverlayView,
+        line: Line,
+        jobs: int,
+        layers: tuple[Any, ...],
+        index: dict[int, int],
+        walk: _Walk,
+        hold: int,
     ) -> None:
-        """Fork ``jobs`` workers; the first goes on with ``walk`` (stopped by its budget), the others wait."""
+        """Fork ``jobs`` workers; the first goes on with ``walk`` (stopped by its budget), the others wait. Past
+        ``hold`` bytes of lines received and not yet written (lines come out in tree order: those of later dirs
+        wait here), workers are asked for no more dirs to share."""
         self.view = view
+        self.hold = hold
         self.hungry = mmap.mmap(-1, 1)  # shared with the workers: how many of them wait for a task
         self.hungry[0] = min(jobs - 1, 255)
         self.tasks = 1  # handed out so far: the walk that goes on
@@ -301,8 +313,9 @@ class _Pool:
     def run(self, key: Key, write: Write) -> None:
         """Write the lines of the walk of ``key`` (the first worker's) in tree order, with those of the tasks it
         leads to, handed out as they come."""
-        view, hungry = self.view, self.hungry
+        view, hungry, hold = self.view, self.hungry, self.hold
         queue: deque[bytes] = deque()  # marshalled (key, path, wire sources) of tasks not handed out
+        held = 0  # bytes of lines received and not yet written
         idle = deque(range(1, len(self.pids)))
         # key -> [segments so far, done]; a task's entry goes once its output is written
         results: dict[Key, list[Any]] = {}
@@ -317,7 +330,9 @@ class _Pool:
             sends = []
             while queue and idle:
                 sends.append((idle.popleft(), queue.popleft()))
-            hungry[0] = 0 if queue else min(len(idle), 255)  # before the tasks go: their workers read it
+            # Before the tasks go (their workers read it): ask for more only with no task waiting, and while
+            # what is held here for later in the output is not too much (a worker then walks its dir itself).
+            hungry[0] = 0 if queue or held > hold else min(len(idle), 255)
             for w, task in sends:
                 _write_all(self.task_fds[w], _frame(task))
                 self.tasks += 1
@@ -325,6 +340,7 @@ class _Pool:
         def write_some() -> bool:
             """Write what has arrived, in tree order, a few segments at a time (the workers wait on us for
             tasks); True if more is ready."""
+            nonlocal held
             budget = 8
             while cursor:
                 level = cursor[-1]
@@ -348,6 +364,7 @@ class _Pool:
                     cursor.append([seg, 0])
                 elif isinstance(seg, bytes):
                     write(seg)
+                    held -= len(seg)
                 else:
                     view.errors[seg[0]] = seg[1]
             return False
@@ -370,6 +387,7 @@ class _Pool:
                     for msg in _frames(box):
                         kind = msg[0]
                         if kind == "P":  # more of a task's output: (key, segments)
+                            held += sum(len(seg) for seg in msg[2] if isinstance(seg, bytes))
                             got = results.get(msg[1])
                             if got is None:
                                 results[msg[1]] = [msg[2], False]
