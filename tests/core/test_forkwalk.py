@@ -247,3 +247,23 @@ def _processes_with(text: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_when_fork_fails_the_walk_goes_on_with_the_workers_there_are(shared_tmp: str, nproc: int) -> None:
+    low = os.path.join(shared_tmp, "low")
+    for d in range(40):
+        os.makedirs(os.path.join(low, f"d{d:02d}"))
+        for f in range(80):
+            _file(os.path.join(low, f"d{d:02d}", f"f{f:02d}"))
+    args = ["tree", "--format", "json", "--lower", low]
+    one = subprocess.run([*NOBODY, sys.executable, "-m", "ufs_tui", *args, "-j", "1"], capture_output=True, cwd=REPO)
+    # As uid 65534 (no other process of its own) with at most `nproc` processes: the first fork (nproc 1)
+    # or the second (2) fails with EAGAIN.
+    capped = (
+        f"import resource, sys; resource.setrlimit(resource.RLIMIT_NPROC, ({nproc}, {nproc})); "
+        f"from ufs_tui.cli import main; sys.exit(main({[*args, '-j', '3']!r}))"
+    )
+    r = subprocess.run([*NOBODY, sys.executable, "-c", capped], capture_output=True, timeout=60, cwd=REPO)
+    assert one.returncode == 0 and one.stdout.count(b"\n") == 40 * 81
+    assert r.returncode == 0 and r.stdout == one.stdout and r.stderr == b"", r.stderr

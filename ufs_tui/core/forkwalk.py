@@ -210,7 +210,11 @@ def write_walk(view: OverlayView, line: Line, write: Write, jobs: int, budget: i
             pool = _Pool(view, line, jobs, layers, index, walk, hold)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        pool.run(walk.key, write)
+        if pool.pids:
+            pool.run(walk.key, write)
+        else:  # no worker could be forked: the walk goes on here
+            pool.tasks = 0
+            walk.run(functools.partial(_write_segments, view, write=write))
         done = True
     except _Signalled as s:
         caught.append(s.signum)
@@ -284,9 +288,16 @@ class _Pool:
         self.task_fds: list[int] = []  # parent -> worker
         self.result_fds: list[int] = []  # worker -> parent
         for n in range(jobs):
-            task_r, task_w = os.pipe()
-            result_r, result_w = os.pipe()
-            pid = os.fork()
+            fds: list[int] = []
+            try:
+                fds.extend(os.pipe())
+                fds.extend(os.pipe())
+                task_r, task_w, result_r, result_w = fds
+                pid = os.fork()
+            except OSError:  # out of processes, memory or fds: go on with the workers there are
+                for fd in fds:
+                    os.close(fd)
+                break
             if pid == 0:  # the worker
                 code = 1
                 try:
@@ -309,6 +320,7 @@ class _Pool:
             self.pids.append(pid)
             self.task_fds.append(task_w)
             self.result_fds.append(result_r)
+        self.hungry[0] = min(max(len(self.pids) - 1, 0), 255)
 
     def run(self, key: Key, write: Write) -> None:
         """Write the lines of the walk of ``key`` (the first worker's) in tree order, with those of the tasks it
