@@ -1,0 +1,82 @@
+"""CLI subcommands that change things (mount, umount, commit, squash): one module per subcommand.
+
+Each module has ``NAME``, ``add_parser(subparsers)`` and ``run(args, out) -> int``
+and is listed in ``COMMAND_MODULES`` in ``ufs_tui/cli.py``. What a command will
+write is printed to stderr before it writes; layers are only written after
+``--yes`` or a "y" answer on stdin (no stdin and no ``--yes``: refuse).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from ..core.mount_errors import MountError, Problem, one_line
+from ..core.stack import Stack, escape_layer_path
+
+PROG = "ufs-tui"
+
+
+def say(text: str) -> None:
+    """A message for the person (stderr), never mixed with the command's output."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def confirm(question: str, yes: bool, stdin: TextIO | None = None) -> bool:
+    """True with ``--yes``; else ask on stderr and read one answer line from stdin ("y"/"yes" accepts).
+
+    With no stdin (closed, or at end of file) the answer is no.
+    """
+    if yes:
+        return True
+    stdin = stdin if stdin is not None else sys.stdin
+    if stdin is None or stdin.closed:
+        say(f"{PROG}: refusing: no --yes and no stdin to ask on")
+        return False
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = stdin.readline()
+    except (OSError, ValueError):
+        answer = ""
+    if not answer:
+        say(f"\n{PROG}: refusing: no --yes and no answer on stdin")
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def report_problems(problems: Iterable[Problem]) -> int:
+    """Each problem as one line: ``ufs-tui: error: SUBJECT: WHAT (fix: HOW)``."""
+    for p in problems:
+        say(f"{PROG}: error: {one_line(str(p))}")
+    return 2
+
+
+def report_warnings(warnings: Iterable[Problem | str]) -> None:
+    for w in warnings:
+        say(f"{PROG}: warning: {one_line(str(w))}")
+
+
+def report_mount_error(e: MountError) -> int:
+    """One line per problem, with what the kernel (or fuse-overlayfs) said inside it."""
+    for line in e.lines():
+        say(f"{PROG}: error: {line}")
+    return 2
+
+
+def stack_args(stack: Stack) -> str:
+    """The stack as ufs-tui options, shell-quoted (what scripts pass to the next command)."""
+    argv = ["--lower", stack.lowerdir_option()]
+    if stack.upper is not None:
+        argv += ["--upper", stack.upper.path]
+    if stack.work is not None:
+        argv += ["--work", stack.work]
+    if stack.xattr_ns == "user":
+        argv += ["--xattr-ns", "user"]
+    return shlex.join(argv)
+
+
+__all__ = [
+    "confirm", "escape_layer_path", "report_mount_error", "report_problems", "report_warnings", "say", "stack_args",
+]  # fmt: skip

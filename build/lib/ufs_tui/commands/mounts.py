@@ -1,0 +1,63 @@
+"""``ufs-tui mounts``: every overlay mount in /proc/self/mountinfo, with its layers and owner."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TextIO
+
+NAME = "mounts"
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        NAME,
+        help="list overlay mounts (target, layers, owning engine and container)",
+        description="List every overlay mount in /proc/self/mountinfo: target, lowers (topmost first), upper, "
+        "work, options, and the engine and container that own it when that can be told. Open one with "
+        "'ufs-tui TARGET'.",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text blocks or JSON lines")
+    p.add_argument("--mountinfo", default="/proc/self/mountinfo", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..core.display import printable
+    from ..core.sources import list_overlay_mounts
+
+    mounts = list_overlay_mounts(args.mountinfo)
+    for m in mounts:
+        if args.format == "json":
+            obj: dict[str, object] = {
+                "target": m.target,
+                "lowers": list(m.lowers),
+                "data_layers": list(m.data_layers),
+                "upper": m.upper,
+                "work": m.work,
+                "options": list(m.options),
+                "engine": m.engine,
+                "container": m.container,
+                "container_id": m.container_id,
+            }
+            if m.problems:
+                obj["problems"] = list(m.problems)
+            out.write(json.dumps(obj, ensure_ascii=True) + "\n")
+            continue
+        owner = m.engine or "-"
+        if m.container:
+            owner += f" {m.container}"
+        out.write(f"{printable(m.target)}  [{printable(owner)}]\n")
+        for i, p in enumerate(m.lowers):
+            out.write(f"  lower:{i}  {printable(p)}\n")
+        for i, p in enumerate(m.data_layers, start=len(m.lowers)):
+            out.write(f"  data:{i}  {printable(p)}\n")
+        out.write(f"  upper    {printable(m.upper) if m.upper else '(none: read-only)'}\n")
+        if m.work:
+            out.write(f"  work     {printable(m.work)}\n")
+        if m.options:
+            out.write(f"  options  {printable(','.join(m.options))}\n")
+        for problem in m.problems:
+            out.write(f"  problem  {printable(problem)}\n")
+    if not mounts and args.format == "text":
+        out.write("no overlay mounts\n")
+    return 0

@@ -1,0 +1,255 @@
+"""Docker's overlay2 storage, read straight from the data root (no daemon needed).
+
+Layout (OVERLAY-NOTES §5), under the data root (default ``/var/lib/docker``):
+
+* ``image/overlay2/repositories.json``: ``{"Repositories": {repo: {"repo:tag": "sha256:<image-id>"}}}``;
+* ``image/overlay2/imagedb/content/sha256/<image-id>``: the image config (``rootfs.diff_ids`` bottom
+  first, ``history``);
+* ``image/overlay2/layerdb/sha256/<chain-id>/{cache-id,diff,parent,size}``;
+* ``image/overlay2/layerdb/mounts/<container-id>/{mount-id,init-id,parent}``;
+* ``containers/<id>/config.v2.json`` (``Name``, ``Image``, ``State``);
+* ``overlay2/<cache-id>/{diff,work,lower,link}``, ``overlay2/l/<short>`` -> ``../<cache-id>/diff``.
+
+ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import StackError
+from ..stack import Stack
+from .common import (
+    SEP,
+    check_root,
+    history_steps,
+    id_list,
+    layer_label,
+    no_such_tag,
+    read_json,
+    read_text,
+    short,
+    unique_match,
+    with_labels,
+)
+
+DEFAULT_ROOT = "/var/lib/docker"
+ROOT_WHAT = "the Docker data root (run as root, or pass --docker-root)"
+
+
+@dataclass(frozen=True)
+class ImageLayer:
+    diff_id: str
+    chain_id: str
+    cache_id: str
+    size: int | None
+    created_by: str | None
+
+    @property
+    def label(self) -> str:
+        return layer_label(
+            self.created_by, self.size, [("diff", self.diff_id), ("chain", self.chain_id), ("cache", self.cache_id)]
+        )
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    image: str
+    running: bool
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """Chain ids of an image's layers, bottom first, from its diff ids."""
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+class DockerRoot:
+    """One Docker data root (overlay2 driver)."""
+
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = root
+        self.meta = posixpath.join(root, "image", "overlay2")
+        self.layers_dir = posixpath.join(root, "overlay2")
+        check_root(
+            root,
+            ("image/overlay2", "overlay2"),
+            "not a Docker data root with the overlay2 storage driver (see --docker-root)",
+            ROOT_WHAT,
+        )
+
+    # ------------------------------------------------------------------ images
+    def tags(self) -> dict[str, str]:
+        """``repo:tag`` (and ``repo@digest``) -> image id (hex)."""
+        path = posixpath.join(self.meta, "repositories.json")
+        if not os.path.exists(path):
+            return {}
+        data = read_json(path) or {}
+        out: dict[str, str] = {}
+        for refs in (data.get("Repositories") or {}).values():
+            for ref, image_id in (refs or {}).items():
+                out[ref] = short(image_id, 64)
+        return out
+
+    def resolve_image(self, ref: str) -> str:
+        tags = self.tags()
+        want = ref
+        for prefix in ("docker.io/library/", "docker.io/"):
+            if want.startswith(prefix):
+                want = want[len(prefix) :]
+        bare = want not in tags and ":" not in want.rsplit("/", 1)[-1] and "@" not in want
+        if bare and want + ":latest" in tags:
+            want += ":latest"
+        candidates = dict(tags)
+        content = posixpath.join(self.meta, "imagedb", "content", "sha256")
+        try:
+            for image_id in os.listdir(content):
+                candidates.setdefault("sha256:" + image_id, image_id)
+        except OSError:
+            pass
+        try:
+            return unique_match("image", want, candidates)
+        except StackError as e:
+            if bare and e.problem.startswith("no such"):
+                raise no_such_tag(ref, want, tags) from None
+            raise
+
+    def image_config(self, image_id: str) -> dict[str, Any]:
+        cfg = read_json(posixpath.join(self.meta, "imagedb", "content", "sha256", image_id))
+        if not isinstance(cfg, dict):
+            raise StackError(image_id, "image config is not a JSON object")
+        return cfg
+
+    def image_layers(self, image_id: str) -> list[ImageLayer]:
+        """The image's layers, bottom first."""
+        cfg = self.image_config(image_id)
+        diff_ids = [str(d) for d in (cfg.get("rootfs") or {}).get("diff_ids") or []]
+        steps = history_steps(cfg)
+        out = []
+        for i, (diff_id, chain_id) in enumerate(zip(diff_ids, chain_ids(diff_ids), strict=True)):
+            ldir = posixpath.join(self.meta, "layerdb", "sha256", short(chain_id, 64))
+            cache_id = read_text(posixpath.join(ldir, "cache-id"))
+            size: int | None
+            try:
+                size = int(read_text(posixpath.join(ldir, "size")))
+            except (StackError, ValueError):
+                size = None
+            step = steps[i] if i < len(steps) else None
+            out.append(ImageLayer(diff_id, chain_id, cache_id, size, step))
+        return out
+
+    def diff_dir(self, cache_id: str) -> str:
+        return posixpath.join(self.layers_dir, cache_id, "diff")
+
+    def open_image(self, ref: str) -> Stack:
+        image_id = self.resolve_image(ref)
+        layers = self.image_layers(image_id)
+        if not layers:
+            raise StackError(ref, "image has no layers")
+        top_first = list(reversed(layers))
+        stack = Stack.build([self.diff_dir(layer.cache_id) for layer in top_first])
+        return with_labels(stack, None, [layer.label for layer in top_first])
+
+    # -------------------------------------------------------------- containers
+    def containers(self) -> list[Container]:
+        cdir = posixpath.join(self.root, "containers")
+        out = []
+        try:
+            ids = sorted(os.listdir(cdir))
+        except PermissionError:
+            raise StackError(cdir, f"permission denied reading {ROOT_WHAT}") from None
+        except OSError:
+            return []
+        for cid in ids:
+            try:
+                cfg = read_json(posixpath.join(cdir, cid, "config.v2.json"))
+            except StackError:
+                continue
+            if not isinstance(cfg, dict):
+                continue
+            state = cfg.get("State") or {}
+            out.append(
+                Container(
+                    cid,
+                    str(cfg.get("Name") or "").lstrip("/") or cid[:12],
+                    str(cfg.get("Image") or ""),
+                    bool(state.get("Running")),
+                )
+            )
+        return out
+
+    def resolve_container(self, want: str) -> Container:
+        conts = self.containers()
+        by_key: dict[str, str] = {}
+        for c in conts:
+            by_key[c.name] = c.id
+            by_key["/" + c.name] = c.id
+        cid = unique_match("container", want, by_key | {c.id: c.id for c in conts})
+        return next(c for c in conts if c.id == cid)
+
+    def container_mount_id(self, cid: str) -> str:
+        return read_text(posixpath.join(self.meta, "layerdb", "mounts", cid, "mount-id"))
+
+    def container_for_cache_id(self, cache_id: str) -> Container | None:
+        """The container whose writable layer is ``overlay2/<cache_id>`` (for labelling mounts)."""
+        mounts = posixpath.join(self.meta, "layerdb", "mounts")
+        try:
+            cids = os.listdir(mounts)
+        except OSError:
+            return None
+        for cid in cids:
+            try:
+                if read_text(posixpath.join(mounts, cid, "mount-id")) == cache_id:
+                    return next((c for c in self.containers() if c.id == cid), Container(cid, cid[:12], "", False))
+            except StackError:
+                continue
+        return None
+
+    def open_container(self, want: str) -> Stack:
+        c = self.resolve_container(want)
+        mount_id = self.container_mount_id(c.id)
+        upper = posixpath.join(self.layers_dir, mount_id, "diff")
+        work = posixpath.join(self.layers_dir, mount_id, "work")
+        init = posixpath.join(self.layers_dir, mount_id + "-init", "diff")
+        image_id = short(c.image, 64)
+        lowers: list[str] = []
+        labels: list[str] = []
+        if os.path.isdir(init):
+            lowers.append(init)
+            labels.append(f"init layer (.dockerenv, /etc/hosts, /etc/resolv.conf, ...){SEP}cache:{mount_id}-init")
+        try:
+            layers = list(reversed(self.image_layers(image_id)))
+        except StackError:
+            layers = []
+        if layers:
+            lowers += [self.diff_dir(layer.cache_id) for layer in layers]
+            labels += [layer.label for layer in layers]
+        else:  # image metadata gone: the overlay2 'lower' file still names the layers
+            lowers = self._lower_file(mount_id)
+            labels = []
+        stack = Stack.build(lowers, upper=upper, work=work if os.path.isdir(work) else None)
+        ids = id_list([("container", c.id), ("cache", mount_id)])
+        return with_labels(stack, f"container {c.name} writable layer{SEP}{ids}", labels)
+
+    def _lower_file(self, cache_id: str) -> list[str]:
+        text = read_text(posixpath.join(self.layers_dir, cache_id, "lower"))
+        return [os.path.realpath(posixpath.join(self.layers_dir, p)) for p in text.split(":") if p]
+
+
+def open_container(spec: str, root: str | None = None) -> Stack:
+    return DockerRoot(root or DEFAULT_ROOT).open_container(spec)
+
+
+def open_image(spec: str, root: str | None = None) -> Stack:
+    return DockerRoot(root or DEFAULT_ROOT).open_image(spec)

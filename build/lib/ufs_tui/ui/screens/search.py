@@ -1,0 +1,110 @@
+"""Incremental search across the merged tree: type a name part or a glob; Enter jumps to the result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from ...core.display import printable
+from ..threads import call_back
+
+Searcher = Callable[[str, Callable[[], bool], Callable[[list[str]], None]], int]
+
+
+class SearchScreen(ModalScreen[str | None]):
+    """Dismissed with the chosen merged path (or None)."""
+
+    AUTO_FOCUS = "#q"
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Close"),
+        Binding("down", "results_down", "Next result", show=False),
+        Binding("up", "results_up", "Previous result", show=False),
+    ]
+
+    def __init__(self, searcher: Searcher, query: str = "") -> None:
+        super().__init__()
+        self.searcher = searcher
+        self.initial = query
+        self.results: list[str] = []
+        self.done = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="search"):
+            yield Input(self.initial, placeholder="name part, or a glob like *.conf (with / : the whole path)", id="q")
+            yield Static("", id="search-status")
+            yield OptionList(id="results")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#search", Vertical)
+        box.border_title = "Search the merged tree"
+        box.border_subtitle = "Enter: go · ↑↓: choose · Esc: close"
+        if self.initial:
+            self.run_search(self.initial)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.run_search(event.value)
+
+    def run_search(self, query: str) -> None:
+        self.results = []
+        self.done = False
+        self.query_one("#results", OptionList).clear_options()
+        self.query_one("#search-status", Static).update(Text("searching…" if query.strip() else "", style="dim"))
+        self._search(self.app, query)
+
+    @work(thread=True, exclusive=True, group="search")
+    def _search(self, app: App[Any], query: str) -> None:
+        worker = get_current_worker()
+
+        def found(paths: list[str]) -> None:
+            if not worker.is_cancelled:
+                call_back(app, self._add, query, paths)
+
+        total = self.searcher(query, lambda: worker.is_cancelled, found)
+        if not worker.is_cancelled:
+            call_back(app, self._finish, query, total)
+
+    def _add(self, query: str, paths: list[str]) -> None:
+        if self.query_one("#q", Input).value != query:
+            return
+        results = self.query_one("#results", OptionList)
+        results.add_options([Option(Text(printable(p)), id=str(len(self.results) + i)) for i, p in enumerate(paths)])
+        self.results.extend(paths)
+        if results.highlighted is None and self.results:
+            results.highlighted = 0
+
+    def _finish(self, query: str, total: int) -> None:
+        if self.query_one("#q", Input).value != query:
+            return
+        self.done = True
+        words = f"{total} match{'es' if total != 1 else ''}" if query.strip() else ""
+        self.query_one("#search-status", Static).update(Text(words, style="dim"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        results = self.query_one("#results", OptionList)
+        i = results.highlighted
+        if i is not None and i < len(self.results):
+            self.dismiss(self.results[i])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_index < len(self.results):
+            self.dismiss(self.results[event.option_index])
+
+    def action_results_down(self) -> None:
+        self.query_one("#results", OptionList).action_cursor_down()
+
+    def action_results_up(self) -> None:
+        self.query_one("#results", OptionList).action_cursor_up()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

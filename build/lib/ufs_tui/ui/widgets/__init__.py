@@ -1,0 +1,1 @@
+"""Widgets of the explorer: pane trees, layer list, details panel."""
