@@ -6,10 +6,11 @@ import os
 
 from tests.overlay import mounted
 from ufs_tui.core import status as S
+from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import make_app
 
-from .helpers import goto, settle, wait_until
+from .helpers import goto, names, settle, wait_until
 
 
 async def test_live_write_in_upper_and_delete_through_mount(root_mount: None, tmp_layers: str) -> None:
@@ -103,4 +104,45 @@ async def test_a_name_that_is_not_utf8_does_not_stop_live_updates(tmp_layers: st
         assert app.watch_restarts >= 1  # it did die on the name, and was started again
         os.remove(os.fsencode(up) + b"/bad\xff")
         await wait_until(pilot, lambda: bad not in merged.nodes, "the undecodable name to go")
+        await settle(pilot)
+
+
+async def test_a_burst_of_mixed_changes_in_a_big_dir_is_spliced_row_for_row(tmp_layers: str) -> None:
+    """Inserts before, between and after existing rows, removals (the cursor's row among them), a file turned
+    into a dir: the Merged pane's rows end up exactly as a fresh listing, and the cursor takes the next row."""
+    low, up = os.path.join(tmp_layers, "lower"), os.path.join(tmp_layers, "upper")
+    os.makedirs(os.path.join(low, "big"))
+    os.makedirs(os.path.join(up, "big"))
+    for i in range(0, 3000, 2):
+        with open(os.path.join(low, "big", f"n{i:05d}"), "w") as f:
+            f.write("l\n")
+    stack = Stack.build([low], upper=up, xattr_ns="user")
+    app = make_app(stack, live=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: app.watch_ready, "the watcher to start")
+        merged = app.pane_tree("merged")
+        await goto(pilot, merged, "/big/n00010")
+        await settle(pilot)
+        # the burst, through the upper as a container's writes would land there (user.* markers: userxattr)
+        for i in range(1, 3001, 2):  # new names between the old ones, and past them
+            with open(os.path.join(up, "big", f"n{i:05d}"), "w") as f:
+                f.write("u\n")
+        for name in ("a-first", "zz-last"):
+            with open(os.path.join(up, "big", name), "w") as f:
+                f.write("u\n")
+        for i in (0, 10, 2998):  # deletions: an xattr whiteout each (the cursor's row among them)
+            wh = os.path.join(up, "big", f"n{i:05d}")
+            with open(wh, "w"):
+                pass
+            os.setxattr(wh, "user.overlay.whiteout", b"")
+        os.makedirs(os.path.join(up, "big", "n00500"))  # a file becomes a dir (opaque over nothing: replaced)
+        want = [e.name for e in OverlayView(stack).list_dir("/big")]
+        assert len(want) == 3000 - 3 + 2 and "n00010" not in want and "n00500" in want
+        await wait_until(pilot, lambda: names(merged, "/big") == want, "the burst to be spliced in", timeout=60)
+        assert merged.nodes["/big/n00500"].data.kind == "dir"
+        assert all(merged.nodes[f"/big/{n}"].data.name == n for n in want)
+        assert "/big/n00010" not in merged.nodes
+        cursor = merged.cursor_node  # on the row now in the gone row's place (whichever batch brought it)
+        assert cursor is not None and cursor.data is not None and cursor.data.path in ("/big/n00011", "/big/n00012")
         await settle(pilot)
