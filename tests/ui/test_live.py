@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
+
+from textual.pilot import Pilot
 
 from tests.overlay import mounted
 from ufs_tui.core import status as S
 from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.stack import Stack
-from ufs_tui.ui.app import make_app
+from ufs_tui.ui.app import UfsApp, make_app
+from ufs_tui.ui.widgets.pane import PaneTree
 
 from .helpers import goto, names, settle, wait_until
 
@@ -58,6 +63,16 @@ async def test_live_write_in_upper_and_delete_through_mount(root_mount: None, tm
             await settle(pilot)
 
 
+@contextlib.asynccontextmanager
+async def live_app(stack: Stack) -> AsyncIterator[tuple[UfsApp, Pilot[int], PaneTree]]:
+    """The app on ``stack`` with live updates, once its watcher runs: (app, pilot, the Merged pane)."""
+    app = make_app(stack, live=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: app.watch_ready, "the watcher to start")
+        yield app, pilot, app.pane_tree("merged")
+
+
 async def test_layer_root_that_vanishes_and_returns(tmp_layers: str) -> None:
     low, up = os.path.join(tmp_layers, "lower"), os.path.join(tmp_layers, "upper")
     os.makedirs(low)
@@ -67,11 +82,7 @@ async def test_layer_root_that_vanishes_and_returns(tmp_layers: str) -> None:
     with open(os.path.join(low, "l"), "w") as f:
         f.write("l\n")
     stack = Stack.build([low], upper=up, xattr_ns="user")
-    app = make_app(stack, live=True)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await wait_until(pilot, lambda: app.watch_ready, "the watcher to start")
-        merged = app.pane_tree("merged")
+    async with live_app(stack) as (app, pilot, merged):
         assert "/u" in merged.nodes
         moved = up + ".away"
         os.rename(up, moved)
@@ -89,11 +100,7 @@ async def test_a_name_that_is_not_utf8_does_not_stop_live_updates(tmp_layers: st
     os.makedirs(low)
     os.makedirs(up)
     stack = Stack.build([low], upper=up, xattr_ns="user")
-    app = make_app(stack, live=True)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await wait_until(pilot, lambda: app.watch_ready, "the watcher to start")
-        merged = app.pane_tree("merged")
+    async with live_app(stack) as (app, pilot, merged):
         with open(os.fsencode(up) + b"/bad\xff", "w") as f:
             f.write("x\n")
         bad = os.fsdecode(b"/bad\xff")
@@ -117,11 +124,7 @@ async def test_a_burst_of_mixed_changes_in_a_big_dir_is_spliced_row_for_row(tmp_
         with open(os.path.join(low, "big", f"n{i:05d}"), "w") as f:
             f.write("l\n")
     stack = Stack.build([low], upper=up, xattr_ns="user")
-    app = make_app(stack, live=True)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await wait_until(pilot, lambda: app.watch_ready, "the watcher to start")
-        merged = app.pane_tree("merged")
+    async with live_app(stack) as (app, pilot, merged):
         await goto(pilot, merged, "/big/n00010")
         await settle(pilot)
         # the burst, through the upper as a container's writes would land there (user.* markers: userxattr)
