@@ -317,6 +317,8 @@ class PaneTree(Tree[Item]):
         def work() -> None:
             for path, status, rows in todo:
                 items = loader(path, status)
+                if len(items) >= FREEZE_ROWS:  # a big dir listed again: out of the collector's sight (freeze_heap)
+                    _freeze_young()
                 # What changed against the rows shown now, and the new labels, worked out here: a relisted
                 # dir of 20,000 rows is compared in this thread, and the event loop only splices the few changes.
                 old = {r.data.name: r.data for r in rows if r.data is not None}
@@ -552,6 +554,7 @@ class PaneTree(Tree[Item]):
         out.extend(children[at:])
         if not gone and len(out) == len(node._children):
             return  # nothing in or out: relabelled rows refresh themselves
+        _rows_added(max(0, len(out) - len(children) + len(gone)))
         node._children = out
         for ch in gone:
             self._forget(ch)
