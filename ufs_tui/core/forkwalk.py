@@ -18,6 +18,7 @@ is killed outright, they end at their next write to it or read from it.
 from __future__ import annotations
 
 import functools
+import gc
 import marshal
 import mmap
 import os
@@ -301,6 +302,9 @@ class _Pool:
             if pid == 0:  # the worker
                 code = 1
                 try:
+                    # A worker makes no reference cycles, and lives for one walk: no collector passes over
+                    # the heap it shares with this process (each would touch, so copy, its pages).
+                    gc.disable()
                     for sig in (signal.SIGINT, *_SIGNALS):
                         signal.signal(sig, signal.SIG_DFL)
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
