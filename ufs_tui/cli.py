@@ -8,6 +8,7 @@ warnings and exits 1.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -285,6 +286,17 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         return 0
     except KeyboardInterrupt:
         return 130
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            raise
+        _error(UfsError(f"cannot write the output: {e.strerror}"))
+        if out is sys.stdout:  # nothing more can go there: not even what is buffered, at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 2
+
+
+# Errors from writing the output (a full disk or quota, a file too big, a failing device): one line, no traceback.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO) -> int:

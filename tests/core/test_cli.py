@@ -636,3 +636,20 @@ def test_option_tells_the_model_the_mount_options(root_mount: None, tmp_path: Pa
     assert off["status"] == S.ERROR and "EPERM" in off["error"]
     with mounted([str(low)], str(up), str(work), str(mnt), "metacopy=off"), pytest.raises(PermissionError):
         os.lstat(mnt / "f")
+
+
+@pytest.mark.parametrize("command", [["tree"], ["tree", "--format", "json"], ["diff"], ["demo", "--print"]])
+def test_a_full_disk_for_the_output_is_one_error_line(tmp_path: Path, command: list[str]) -> None:
+    need(os.path.exists("/dev/full"), "needs /dev/full")
+    low, up = tmp_path / "low", tmp_path / "up"
+    for d in (low, up):
+        d.mkdir()
+        for i in range(300):
+            (d / f"f{i:03d}-{d.name}").write_text("x\n")
+    argv = [sys.executable, "-m", "ufs_tui", *command]
+    if command[0] != "demo":
+        argv += ["--lower", str(low), "--upper", str(up)]
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, timeout=TIMEOUT, cwd=REPO)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err == "ufs-tui: error: cannot write the output: No space left on device\n", err
