@@ -269,6 +269,9 @@ def _diff_epilog() -> str:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = stdout or sys.stdout
+    if out is None:  # started with standard output closed (`>&-`)
+        _error(UfsError("cannot write the output: standard output is closed"))
+        return 2
     parser = build_parser()
     commands = {"tree", "diff", "demo", "-h", "--help", *(m.NAME for m in _command_modules())}
     if argv and argv[0] not in commands:

@@ -653,3 +653,15 @@ def test_a_full_disk_for_the_output_is_one_error_line(tmp_path: Path, command: l
         r = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, timeout=TIMEOUT, cwd=REPO)
     err = r.stderr.decode()
     assert r.returncode == 2 and err == "ufs-tui: error: cannot write the output: No space left on device\n", err
+
+
+def test_a_closed_stdout_is_one_error_line(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "ufs_tui", "tree", "--lower", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=TIMEOUT,
+        cwd=REPO,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert r.returncode == 2 and r.stderr == b"ufs-tui: error: cannot write the output: standard output is closed\n"
