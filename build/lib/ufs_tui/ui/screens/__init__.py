@@ -1,1 +1,0 @@
-"""Screens of the explorer: help, legend, search, status filter."""

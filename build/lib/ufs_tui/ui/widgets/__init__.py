@@ -1,1 +1,0 @@
-"""Widgets of the explorer: pane trees, layer list, details panel."""
