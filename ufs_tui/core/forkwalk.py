@@ -117,9 +117,7 @@ class _Walk:
             self._open(e, hungry, give)
         while stack:
             if len(buf) >= CHUNK:
-                self._flush()
-                emit(self.segments)
-                self.segments = []
+                self._pass_on(emit)
             level = stack[-1]
             entries, i = level[0], level[1]
             if i >= len(entries):
@@ -138,15 +136,16 @@ class _Walk:
                     continue
             if budget and self._scanned + _guess_entries(more[1]) > budget:
                 self._stopped_at = e
-                self._flush()
-                emit(self.segments)
-                self.segments = []
+                self._pass_on(emit)
                 return False
             self._open(e, hungry, give)
+        self._pass_on(emit)
+        return True
+
+    def _pass_on(self, emit: Callable[[list[Segment]], None]) -> None:
         self._flush()
         emit(self.segments)
         self.segments = []
-        return True
 
     def _open(self, e: Entry, hungry: mmap.mmap | None, give: Callable[[Key, Entry], None] | None) -> None:
         """Walk into dir ``e`` next, after giving another dir away if a worker waits for one."""
@@ -191,8 +190,9 @@ def write_walk(view: OverlayView, line: Line, write: Write, jobs: int, budget: i
     away to the others. Lines of later dirs wait here for those before them; past ``hold`` bytes of them, the
     workers share no more dirs (each walks on by itself).
     """
+    here = functools.partial(_write_segments, view, write=write)
     walk = _Walk(view, line, (), "/", view.dir_sources("/"))
-    if walk.run(functools.partial(_write_segments, view, write=write), budget=(budget or BUDGET) if jobs > 1 else 0):
+    if walk.run(here, budget=(budget or BUDGET) if jobs > 1 else 0):
         return 0
     layers = view.stack.all_layers
     index = {id(layer): i for i, layer in enumerate(layers)}
@@ -214,8 +214,7 @@ def write_walk(view: OverlayView, line: Line, write: Write, jobs: int, budget: i
         if pool.pids:
             pool.run(walk.key, write)
         else:  # no worker could be forked: the walk goes on here
-            pool.tasks = 0
-            walk.run(functools.partial(_write_segments, view, write=write))
+            walk.run(here)
         done = True
     except _Signalled as s:
         caught.append(s.signum)
@@ -284,7 +283,7 @@ class _Pool:
         self.hold = hold
         self.hungry = mmap.mmap(-1, 1)  # shared with the workers: how many of them wait for a task
         self.hungry[0] = min(jobs - 1, 255)
-        self.tasks = 1  # handed out so far: the walk that goes on
+        self.tasks = 0  # handed out so far
         self.pids: list[int] = []
         self.task_fds: list[int] = []  # parent -> worker
         self.result_fds: list[int] = []  # worker -> parent
@@ -325,6 +324,7 @@ class _Pool:
             self.task_fds.append(task_w)
             self.result_fds.append(result_r)
         self.hungry[0] = min(max(len(self.pids) - 1, 0), 255)
+        self.tasks = 1 if self.pids else 0  # the walk the first worker goes on with
 
     def run(self, key: Key, write: Write) -> None:
         """Write the lines of the walk of ``key`` (the first worker's) in tree order, with those of the tasks it
