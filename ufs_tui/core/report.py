@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable
 from typing import TextIO
 
-from . import forkwalk
 from . import status as S
 from .diff import Change
 from .display import b64, is_valid_utf8, printable
@@ -118,11 +117,14 @@ def write_tree_json(view: OverlayView, out: TextIO, show_all: bool = False, jobs
     # The hot path of ``tree --format json`` (issue 2's benchmark): no listing is cached, and lines
     # are written in big chunks.
     line = JsonLines().line
-    if jobs > 1 and forkwalk.can_fork(view):
-        out.flush()
-        binary = getattr(out, "buffer", None)  # lines are UTF-8 (JSON escapes make them ASCII)
-        forkwalk.write_walk(view, line, binary.write if binary is not None else lambda b: write(b.decode()), jobs)
-        return
+    if jobs > 1:
+        from . import forkwalk  # here: text trees and diffs need none of it (start-up time)
+
+        if forkwalk.can_fork(view):
+            out.flush()
+            binary = getattr(out, "buffer", None)  # lines are UTF-8 (JSON escapes make them ASCII)
+            forkwalk.write_walk(view, line, binary.write if binary is not None else lambda b: write(b.decode()), jobs)
+            return
     buf: list[str] = []
     add = buf.append
     for path, e in view.walk(cache=False, eager=True):
