@@ -41,6 +41,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # run as a script: python bench/bench_core.py
     sys.path.insert(0, REPO)
 
+from ufs_tui.core import dirscan  # noqa: E402
 from ufs_tui.core.merge import OverlayView  # noqa: E402
 from ufs_tui.core.stack import Stack  # noqa: E402
 
@@ -231,12 +232,12 @@ def find_argv(merged: str) -> list[str]:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")}
 
 
-def timed(argv: list[str], cpu: list[float] | None = None) -> float:
+def timed(argv: list[str], cpu: list[float] | None = None, env: dict[str, str] | None = None) -> float:
     """Wall seconds of one run; its CPU seconds (user + system, its forked workers included) go to ``cpu``."""
     with open(os.devnull, "w") as devnull:
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        r = subprocess.run(argv, stdout=devnull, stderr=subprocess.PIPE, env=CHILD_ENV)
+        r = subprocess.run(argv, stdout=devnull, stderr=subprocess.PIPE, env=env or CHILD_ENV)
         dt = time.perf_counter() - t0
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
@@ -289,36 +290,56 @@ def syscall_floor(b: Built) -> float:
 
 def bench_tree(b: Built, merged: str, runs: int, log: Callable[[str], None]) -> dict[str, list[float]]:
     """Interleaved runs (the order turns each time) of the CLI as a user runs it (one worker per CPU), the
-    CLI with ``-j 1`` (one process) and find; wall and CPU seconds of each, and the syscall floor."""
-    argvs = {"cli": cli_argv(b), "cli1": cli_argv(b, 1), "find": find_argv(merged)}
-    for argv in argvs.values():
-        timed(argv)  # warm-up: page cache, dentries, the overlay's own caches, bytecode
-    t: dict[str, list[float]] = {k: [] for k in ("cli", "cli1", "find", "cpu_cli", "cpu_cli1", "cpu_find", "floor")}
-    order = list(argvs)
+    CLI with ``-j 1`` (one process), the CLI with the Python scans (``UFS_TUI_PURE_PYTHON=1``: where the C
+    extension is not built) and find; wall and CPU seconds of each, and the syscall floor."""
+    pure = CHILD_ENV | {"UFS_TUI_PURE_PYTHON": "1"}
+    argvs = {"cli": (cli_argv(b), None), "cli1": (cli_argv(b, 1), None), "clipy": (cli_argv(b), pure)}
+    argvs["find"] = (find_argv(merged), None)
+    for argv, env in argvs.values():
+        timed(argv, env=env)  # warm-up: page cache, dentries, the overlay's own caches, bytecode
+    names = list(argvs)
+    t: dict[str, list[float]] = {k: [] for k in [*names, *("cpu_" + n for n in names), "floor"]}
     for k in range(runs):
-        for name in order[k % 3 :] + order[: k % 3]:
-            t[name].append(timed(argvs[name], t["cpu_" + name]))
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            argv, env = argvs[name]
+            t[name].append(timed(argv, t["cpu_" + name], env))
         t["floor"].append(syscall_floor(b))
         log(
             f"  run {k + 1}/{runs}: ufs-tui {t['cli'][-1]:.3f}s  ufs-tui -j1 {t['cli1'][-1]:.3f}s  "
-            f"find {t['find'][-1]:.3f}s  floor {t['floor'][-1]:.3f}s"
+            f"python scans {t['clipy'][-1]:.3f}s  find {t['find'][-1]:.3f}s  floor {t['floor'][-1]:.3f}s"
         )
     return t
 
 
-def bench_list_dir(stack: Stack, runs: int) -> tuple[list[float], list[float], int]:
-    """Cold ``list_dir`` of the big dir, interleaved with its syscall floor (ms each), and the entry count."""
-    times: list[float] = []
-    floors: list[float] = []
-    n = 0
-    for _ in range(runs):
-        view = OverlayView(stack)  # cold view: nothing cached in ufs_tui
-        t0 = time.perf_counter()
-        entries = view.list_dir("/" + BIG_DIR)
-        times.append((time.perf_counter() - t0) * 1000)
-        n = len(entries)
-        floors.append(list_dir_floor(stack) * 1000)
-    return times, floors, n
+def bench_list_dir(stack: Stack, runs: int) -> dict[str, list[float]]:
+    """Cold ``list_dir`` of the big dir (ms each), interleaved with the same through dirscan's Python functions
+    (``python``) and with its syscall floor (``floor``); ``n``: the entry count."""
+    t: dict[str, list[float]] = {"list": [], "python": [], "floor": [], "n": []}
+    for k in range(runs):
+        for how in ("list", "python") if k % 2 == 0 else ("python", "list"):
+            with python_scans(how == "python"):
+                view = OverlayView(stack)  # cold view: nothing cached in ufs_tui
+                t0 = time.perf_counter()
+                entries = view.list_dir("/" + BIG_DIR)
+                t[how].append((time.perf_counter() - t0) * 1000)
+        t["n"] = [len(entries)]
+        t["floor"].append(list_dir_floor(stack) * 1000)
+    return t
+
+
+@contextlib.contextmanager
+def python_scans(on: bool) -> Iterator[None]:
+    """dirscan's Python functions in place of the C extension's, while inside (``on``)."""
+    names = ("read_dirs", "marked_files", "stat_files")
+    saved = {n: getattr(dirscan, n) for n in names}
+    if on:
+        for n in names:
+            setattr(dirscan, n, getattr(dirscan, "py_" + n))
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(dirscan, n, f)
 
 
 def list_dir_floor(stack: Stack) -> float:
@@ -431,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"ufs-tui and the kernel agree on all {n_ours:,} merged entries")
             t = bench_tree(b, merged, args.runs, log)
             t_cli, t_find, t_floor = t["cli"], t["find"], t["floor"]
-        list_ms, list_floor_ms, n_big = bench_list_dir(stack, args.list_runs)
+        lt = bench_list_dir(stack, args.list_runs)
+        list_ms, list_floor_ms, n_big = lt["list"], lt["floor"], int(lt["n"][0])
         tm_bytes, n_walk = bench_memory_tracemalloc(stack)
         rss_bytes, n_rss = bench_memory_rss(b)
     except KeyboardInterrupt:
@@ -452,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
         f"stack: {N_LOWERS} lowers + upper, {b.layer_entries:,} layer entries, {n_kernel:,} merged entries "
         f"(identical to the kernel's)"
     )
+    print(
+        f"layer dir scans: {'the C extension (ufs_tui/core/_dirscan.c)' if dirscan.IMPLEMENTATION == 'c' else 'Python'}"
+    )
     print(f"{'measure':<62} {'value':>14}  {'target':>10}  result")
     print("-" * 98)
     rows = [
@@ -467,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
         (
             "  ufs-tui tree -j 1 (one process) / find",
             f"{statistics.median(t['cli1']) / med_find:.2f}x",
+            "",
+            "",
+        ),
+        (
+            "  ufs-tui tree with the Python scans (UFS_TUI_PURE_PYTHON=1) / find",
+            f"{statistics.median(t['clipy']) / med_find:.2f}x",
             "",
             "",
         ),
@@ -487,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{med_list:.1f} ms",
             f"<= {TARGET_LIST_MS:.0f} ms",
             verdict(med_list <= TARGET_LIST_MS),
+        ),
+        (
+            f"  the same with the Python scans (median of {len(lt['python'])})",
+            f"{statistics.median(lt['python']):.1f} ms",
+            "",
+            "",
         ),
         (
             f"  its syscall floor in bare Python (median of {len(list_floor_ms)})",
@@ -512,9 +549,11 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * 98)
     print(f"ufs-tui runs (s): {' '.join(f'{t:.3f}' for t in t_cli)}")
     print(f"ufs-tui -j1 (s):  {' '.join(f'{x:.3f}' for x in t['cli1'])}")
+    print(f"Python scans (s): {' '.join(f'{x:.3f}' for x in t['clipy'])}")
     print(f"find runs (s):    {' '.join(f'{t:.3f}' for t in t_find)}")
     print(f"floor runs (s):   {' '.join(f'{t:.3f}' for t in t_floor)}")
     print(f"list_dir runs (ms): {' '.join(f'{t:.1f}' for t in list_ms)}")
+    print(f"Python scans (ms):  {' '.join(f'{t:.1f}' for t in lt['python'])}")
     print(f"its floor (ms):     {' '.join(f'{t:.1f}' for t in list_floor_ms)}")
     print(
         f"total bench time {time.perf_counter() - t_start:.0f}s; load average {load0} at start, "
@@ -530,11 +569,14 @@ def main(argv: list[str] | None = None) -> int:
                     "find_s": t_find,
                     "floor_s": t_floor,
                     "tree_j1_s": t["cli1"],
+                    "tree_python_scans_s": t["clipy"],
+                    "scans": dirscan.IMPLEMENTATION,
                     "tree_cpu_s": t["cpu_cli"],
                     "find_cpu_s": t["cpu_find"],
                     "ratio": ratio,
                     "list_dir_ms": list_ms,
                     "list_dir_floor_ms": list_floor_ms,
+                    "list_dir_python_scans_ms": lt["python"],
                     "list_dir_entries": n_big,
                     "bytes_per_entry_tracemalloc": per_entry,
                     "bytes_per_entry_rss": per_entry_rss,

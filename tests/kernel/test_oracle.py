@@ -33,6 +33,7 @@ from tests.kernel.layers import (
     run_in_userns,
 )
 from tests.overlay import Facts
+from ufs_tui.core import dirscan
 from ufs_tui.core.demo import remove_tree
 from ufs_tui.core.stack import Stack
 
@@ -248,3 +249,13 @@ def test_metacopy(spec: dict[str, Any]) -> None:
 @given(spec=STACKS)
 def test_userxattr(spec: dict[str, Any]) -> None:
     _check(spec, "userxattr", "user")
+
+
+@pytest.mark.usefixtures("root_mount")
+@pytest.mark.parametrize("options", ["", "redirect_dir=on", "redirect_dir=on,metacopy=on"])
+def test_fixed_stacks_with_python_scans(options: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixed stacks again through dirscan's Python functions: what runs where the C extension is not built."""
+    for name in ("read_dirs", "marked_files", "stat_files"):
+        monkeypatch.setattr(dirscan, name, getattr(dirscan, "py_" + name))
+    for spec in FIXED:
+        _check(spec, options, "trusted")

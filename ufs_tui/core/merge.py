@@ -13,20 +13,21 @@ directory is that directory's entries across the layers, never the whole tree.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TypeVar
 
+from . import dirscan
 from . import status as S
+from .dirscan import DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN
 from .errors import StackError
 from .markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, dot_component, probe, redirect_problem
 from .stack import Layer, LayerFS, Stack
 
 Source = tuple[Layer, str]  # (layer, real directory path in that layer)
-_T = TypeVar("_T")
 # Lookups the kernel refuses because of mount options (OVERLAY-NOTES §2; tests/kernel/test_markers.py).
 _NO_METACOPY = "metacopy file, but the mount has metacopy off: the kernel refuses this lookup (EPERM)"
 _REFUSED = "redirect not followed (userxattr or redirect_dir=nofollow): the kernel refuses this lookup (EPERM)"
@@ -627,19 +628,18 @@ class OverlayView:
             return self._scan_eager(path, sources), []
         return self._scan_lazy(path, sources), []
 
-    def _scandir(self, real: str) -> dict[str, os.DirEntry[str]] | None:
-        """The entries of one real dir (layers on disk), by name; see :meth:`_read_layer_dir`."""
-        return self._read_layer_dir(real, _entries_by_name)
+    def _read_sources(self, sources: tuple[Source, ...], types: bool = True) -> list[dict[str, int] | None]:
+        """Each source dir's names and d_types (:func:`dirscan.read_dirs`), None where it cannot be read."""
+        reals = [real for _, real in sources]
+        got = dirscan.read_dirs(reals, types)
+        return [self._layer_listing(real, listing) for real, listing in zip(reals, got, strict=True)]
 
-    def _read_layer_dir(self, real: str, read: Callable[[str], _T]) -> _T | None:
-        """``read(real)``; None if the dir is gone, or unreadable (then recorded in :attr:`errors` until it
-        can be read again)."""
-        try:
-            got = read(real)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as e:
-            self.errors[real] = e.strerror or str(e)
+    def _layer_listing(self, real: str, got: dict[str, int] | OSError) -> dict[str, int] | None:
+        """A layer dir's listing as read, or the error reading it gave: None if the dir is gone, or
+        unreadable (then recorded in :attr:`errors` until it can be read again)."""
+        if isinstance(got, OSError):
+            if not isinstance(got, FileNotFoundError | NotADirectoryError):
+                self.errors[real] = got.strerror or str(got)
             return None
         if self.errors:
             self.errors.pop(real, None)  # readable again
@@ -649,16 +649,16 @@ class OverlayView:
         """:meth:`_scan_lazy` for a caller that reads every entry's mode, size and target (no lazy entries).
 
         Each name costs one ``lstat`` in its topmost layer, plus ``listxattr`` for a regular file
-        (overlay markers) and ``readlink`` for a symlink. Plain files, symlinks and special files
-        (the bulk of any tree) become entries right here; dirs, markers and anything odd (an entry
-        that vanished, an error) go through the general lookup :meth:`_resolve`.
+        (overlay markers) and ``readlink`` for a symlink (:func:`dirscan.stat_files`). Plain files,
+        symlinks and special files (the bulk of any tree) become entries right here; dirs, markers and
+        anything odd (an entry that vanished, an error) go through the general lookup :meth:`_resolve`.
         """
-        names: list[set[str] | None] = [self._read_layer_dir(real, _name_set) for _, real in sources]
+        names = self._read_sources(sources, types=False)  # (stat_files reads each name's type)
         prefix = "/" if path == "/" else path + "/"
         heads = [real + "/" for _, real in sources]
-        markers = _marker_xattrs(self.stack.xattr_ns)
+        marker_bytes = _marker_xattr_bytes(self.stack.xattr_ns)
         ns = self.stack.xattr_ns
-        lstat, listxattr, readlink = os.lstat, os.listxattr, os.readlink
+        stat_files = dirscan.stat_files
         lower_cls = _LOWER_CLASSES
         plain = Entry._plain
         out: list[Entry] = []
@@ -669,51 +669,27 @@ class OverlayView:
         for i, d in enumerate(names):  # top-down, each source's names that no source above holds
             if not d:
                 continue
-            head, src = heads[i], sources[i]
+            src = sources[i]
             upper = src[0].role == "upper"
-            for name in d - seen if seen else d:
-                rp = head + name
-                try:
-                    st = lstat(rp)
-                except OSError:
-                    st = None
-                if st is not None:
-                    m = st.st_mode
-                    fmt = m & 0o170000
-                    target = None
-                    if fmt == 0o100000:  # regular file: plain unless it carries an overlay marker
-                        try:
-                            # (Replaced by a symlink since the lstat: a marker read through it sends the name to
-                            # the general lookup, which follows nothing.)
-                            xs = listxattr(rp)
-                        except OSError:
-                            xs = []
-                        if xs and not markers.isdisjoint(xs):
-                            st = None
-                    elif fmt == 0o120000:
-                        try:
-                            target = readlink(rp)
-                        except OSError:
-                            target = None
-                    elif fmt == 0o040000 or (fmt == 0o020000 and st.st_rdev == 0):  # dir or whiteout
-                        st = None
-                    if st is not None:
-                        if not upper:
-                            klass = lower_cls.get(m)
-                            if klass is None:
-                                klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
-                            append(plain(prefix + name, st.st_size, src, klass, target))
-                            continue
-                        status = self._over_what(name, i, names, heads, ns)
-                        if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
-                            klass = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, status)
-                            append(plain(prefix + name, st.st_size, src, klass, target))
-                            continue
+            for name, facts in stat_files(heads[i], d, seen or None, marker_bytes).items():
+                if facts is not None:
+                    m, size, target = facts
+                    if not upper:
+                        klass = lower_cls.get(m)
+                        if klass is None:
+                            klass = lower_cls[m] = _cls(KIND_BY_FMT.get(m & 0o170000, "unknown"), m & 0o7777, S.LOWER)
+                        append(plain(prefix + name, size, src, klass, target))
+                        continue
+                    status = self._over_what(name, i, names, heads, ns)
+                    if status is not None:  # (None: what it sits on vanished: the general lookup sorts it out)
+                        klass = _cls(KIND_BY_FMT.get(m & 0o170000, "unknown"), m & 0o7777, status)
+                        append(plain(prefix + name, size, src, klass, target))
+                        continue
                 entry = self._looked_up(sources, names, get, i, prefix, name)
                 if entry is not None:
                     append(entry)
             if i < last:
-                seen |= d
+                seen.update(d)
         out.sort(key=_PATH)  # by name, as readdir's order is no order
         return out
 
@@ -728,12 +704,12 @@ class OverlayView:
         read when first asked for. Dirs, markers and anything odd (an entry that vanished, an
         error) go through the general lookup :meth:`_resolve`.
         """
-        names = [self._scandir(real) for _, real in sources]
+        names = self._read_sources(sources)
         prefix = "/" if path == "/" else path + "/"
         heads = [real + "/" for _, real in sources]
-        markers = _marker_xattrs(self.stack.xattr_ns)
+        marker_bytes = _marker_xattr_bytes(self.stack.xattr_ns)
         ns = self.stack.xattr_ns
-        lstat, listxattr = os.lstat, os.listxattr
+        lstat, marked_files = os.lstat, dirscan.marked_files
         lower_cls = _LOWER_CLASSES
         lazy_file, lazy_link = _cls("file", None, S.LOWER), _cls("symlink", None, S.LOWER)
         new = object.__new__
@@ -745,24 +721,27 @@ class OverlayView:
         for i, d in enumerate(names):  # top-down, each source's names that no source above holds
             if not d:
                 continue
-            src = sources[i]
+            src, head = sources[i], heads[i]
             upper = src[0].role == "upper"
-            for name, de in d.items():
+            # The regular files that may be more than plain data (gone or unreadable ones too: the general
+            # lookup says what they are; one replaced by a symlink since readdir was read without following it).
+            marked = marked_files(head, d, seen or None, marker_bytes)
+            for name, dtype in d.items():
                 if name in seen:
                     continue
                 klass: tuple[str, int | None, str] | None = None  # None: the general lookup decides
                 size: int | None = None  # None: lazy
-                try:
-                    if de.is_symlink():
-                        klass = lazy_link
-                    elif de.is_file():  # (not a symlink: nothing followed)
-                        # Gone or unreadable: the general lookup says. (Replaced by a symlink since readdir: a
-                        # marker read through it sends the name to the general lookup, which follows nothing.)
-                        xs = listxattr(de.path)
-                        if not xs or markers.isdisjoint(xs):
-                            klass = lazy_file
-                    elif not de.is_dir(follow_symlinks=False):  # a device, FIFO or socket: read it all now
-                        st = lstat(de.path)
+                if dtype == DT_REG:
+                    if name not in marked:
+                        klass = lazy_file
+                elif dtype == DT_LNK:
+                    klass = lazy_link
+                elif dtype != DT_DIR and dtype != DT_UNKNOWN:  # a device, FIFO or socket: read it all now
+                    try:
+                        st = lstat(head + name)
+                    except OSError:
+                        pass
+                    else:
                         m = st.st_mode
                         fmt = m & 0o170000
                         if fmt != 0o040000 and not (fmt == 0o020000 and st.st_rdev == 0):  # not a dir, not a whiteout
@@ -770,8 +749,6 @@ class OverlayView:
                             if klass is None:
                                 klass = lower_cls[m] = _cls(KIND_BY_FMT.get(fmt, "unknown"), m & 0o7777, S.LOWER)
                             size = st.st_size
-                except OSError:
-                    klass = None
                 if klass is not None:
                     if not upper:
                         e = new(Entry)  # Entry._plain, inlined: the bulk of any listing is here
@@ -1137,18 +1114,16 @@ class OverlayView:
 _PATH = attrgetter("path")
 
 
-def _name_set(real: str) -> set[str]:
-    return set(os.listdir(real))
-
-
-def _entries_by_name(real: str) -> dict[str, os.DirEntry[str]]:
-    with os.scandir(real) as it:
-        return {de.name: de for de in it}
-
-
+@functools.cache
 def _marker_xattrs(ns: str) -> frozenset[str]:
     """The xattr names that make a regular file more than plain data (whiteout, metacopy, redirect)."""
     return frozenset(f"{ns}.overlay.{key}" for key in ("opaque", "redirect", "metacopy", "whiteout"))
+
+
+@functools.cache
+def _marker_xattr_bytes(ns: str) -> tuple[bytes, ...]:
+    """:func:`_marker_xattrs` as :func:`dirscan.marked_files` takes them."""
+    return tuple(sorted(os.fsencode(x) for x in _marker_xattrs(ns)))
 
 
 def classify(
