@@ -379,3 +379,45 @@ def _fresh(base: str) -> Iterator[str]:
         yield d
     finally:
         shutil.rmtree(d)
+
+
+@pytest.fixture
+def no_dtype_fs(tmp_path: os.PathLike[str]) -> Iterator[str]:
+    """A mounted ext4 without the ``filetype`` feature: its readdir gives every name d_type DT_UNKNOWN."""
+    import shutil
+
+    need(os.geteuid() == 0, "needs root to mount a loop file system")
+    need(shutil.which("mkfs.ext4") is not None, "needs mkfs.ext4 (e2fsprogs)")
+    img, mnt = os.path.join(tmp_path, "fs.img"), os.path.join(tmp_path, "mnt")
+    os.mkdir(mnt)
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^filetype", img], check=True, capture_output=True)
+    r = subprocess.run(["mount", "-o", "loop", img, mnt], capture_output=True, text=True)
+    need(r.returncode == 0, f"cannot mount a loop file system here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+
+
+def test_file_system_without_dtype(no_dtype_fs: str, c_ext: ModuleType) -> None:
+    """Each name's type comes from an lstat there; ``types=False`` leaves it unknown (the C side reads none)."""
+    d = os.path.join(no_dtype_fs, "layer")
+    os.mkdir(d)
+    os.mkdir(os.path.join(d, "dir"))
+    for name in ("plain", "marked", HOSTILE[1]):
+        open(os.path.join(d, name), "w").close()
+    os.setxattr(os.path.join(d, "marked"), "user.overlay.metacopy", b"")
+    os.symlink("plain", os.path.join(d, "link"))
+    os.mkfifo(os.path.join(d, "fifo"))
+    want = expected_listing(d)
+    assert sorted(want.values()) == sorted([DT_DIR, DT_REG, DT_REG, DT_REG, DT_LNK, DT_FIFO])
+    (raw,) = c_ext.read_dirs([d], False)
+    assert raw == dict.fromkeys(want, DT_UNKNOWN)  # (so this file system really has no d_type)
+    for (read_dirs, marked_files), stat_files in zip(implementations(c_ext), stat_files_both(c_ext), strict=True):
+        (got,) = read_dirs([d])
+        assert got == want
+        assert isinstance(got, dict)
+        assert marked_files(d, got, None, MARKERS) == {"marked"}
+        assert stat_files(d, got, None, MARKERS) == expected_facts(d, None, MARKERS)
