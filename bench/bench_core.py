@@ -42,7 +42,7 @@ if REPO not in sys.path:  # run as a script: python bench/bench_core.py
     sys.path.insert(0, REPO)
 
 from ufs_tui.core import dirscan  # noqa: E402
-from ufs_tui.core.merge import OverlayView  # noqa: E402
+from ufs_tui.core.merge import OverlayView, _marker_xattr_bytes  # noqa: E402
 from ufs_tui.core.stack import Stack  # noqa: E402
 
 # ------------------------------------------------------------------ the synthetic stack
@@ -313,8 +313,9 @@ def bench_tree(b: Built, merged: str, runs: int, log: Callable[[str], None]) -> 
 
 def bench_list_dir(stack: Stack, runs: int) -> dict[str, list[float]]:
     """Cold ``list_dir`` of the big dir (ms each), interleaved with the same through dirscan's Python functions
-    (``python``) and with its syscall floor (``floor``); ``n``: the entry count."""
-    t: dict[str, list[float]] = {"list": [], "python": [], "floor": [], "n": []}
+    (``python``), with its syscall floor (``floor``) and with the same calls through dirscan (``scans``);
+    ``n``: the entry count."""
+    t: dict[str, list[float]] = {"list": [], "python": [], "floor": [], "scans": [], "n": []}
     for k in range(runs):
         for how in ("list", "python") if k % 2 == 0 else ("python", "list"):
             with python_scans(how == "python"):
@@ -324,7 +325,23 @@ def bench_list_dir(stack: Stack, runs: int) -> dict[str, list[float]]:
                 t[how].append((time.perf_counter() - t0) * 1000)
         t["n"] = [len(entries)]
         t["floor"].append(list_dir_floor(stack) * 1000)
+        t["scans"].append(list_dir_scans(stack) * 1000)
     return t
+
+
+def list_dir_scans(stack: Stack) -> float:
+    """Seconds for what :func:`list_dir_floor` times, through dirscan's functions as the listing calls them
+    (the C extension's, where it is built): the system calls and the sort, without the listing's own work."""
+    t0 = time.perf_counter()
+    dirs = [os.path.join(layer.path, BIG_DIR) for layer in stack.layers]
+    seen: set[str] = set()
+    markers = _marker_xattr_bytes(stack.xattr_ns)
+    for d, listing in zip(dirs, dirscan.read_dirs(dirs), strict=True):
+        if isinstance(listing, dict):
+            dirscan.marked_files(d, listing, seen or None, markers)
+            seen.update(listing)
+    sorted(seen)
+    return time.perf_counter() - t0
 
 
 @contextlib.contextmanager
@@ -532,6 +549,12 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ),
         (
+            f"  the same system calls through dirscan ({dirscan.IMPLEMENTATION}) (median of {len(lt['scans'])})",
+            f"{statistics.median(lt['scans']):.1f} ms",
+            "",
+            "",
+        ),
+        (
             f"memory of list(view.walk()), {n_walk:,} entries (tracemalloc)",
             f"{per_entry:.0f} B/entry",
             f"<= {TARGET_BYTES:.0f} B",
@@ -555,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"list_dir runs (ms): {' '.join(f'{t:.1f}' for t in list_ms)}")
     print(f"Python scans (ms):  {' '.join(f'{t:.1f}' for t in lt['python'])}")
     print(f"its floor (ms):     {' '.join(f'{t:.1f}' for t in list_floor_ms)}")
+    print(f"through dirscan:    {' '.join(f'{t:.1f}' for t in lt['scans'])}")
     print(
         f"total bench time {time.perf_counter() - t_start:.0f}s; load average {load0} at start, "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end ({os.cpu_count()} CPUs)"
@@ -577,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                     "list_dir_ms": list_ms,
                     "list_dir_floor_ms": list_floor_ms,
                     "list_dir_python_scans_ms": lt["python"],
+                    "list_dir_dirscan_calls_ms": lt["scans"],
                     "list_dir_entries": n_big,
                     "bytes_per_entry_tracemalloc": per_entry,
                     "bytes_per_entry_rss": per_entry_rss,
