@@ -1,8 +1,9 @@
-/* _dirscan: the two system-call loops of a layer dir scan, in C.
+/* _dirscan: the system-call loops of a layer dir scan, in C.
  *
- * Optional: ufs_tui/core/dirscan.py holds the same two functions in Python and uses them when this
- * module is not built; its docstrings are the contract, and tests/core/test_dirscan.py checks that
- * both give the same answers. It only reads: readdir, fstatat, listxattr; it opens nothing but dirs.
+ * Optional: ufs_tui/core/dirscan.py holds the same three functions in Python (py_*) and uses them when
+ * this module is not built; its docstrings are the contract, and tests/core/test_dirscan.py checks
+ * that both give the same answers. It only reads: readdir, fstatat, listxattr, readlink; it opens
+ * nothing but dirs (O_PATH for the *at calls).
  *
  * read_dirs(paths, types=True) -> [{name: d_type} or OSError, ...]
  *     For each real dir, its names (without . and ..) and their d_type (DT_UNKNOWN resolved with an
@@ -12,9 +13,12 @@
  *     Of the regular files in ``listing`` (d_type DT_REG) whose name is not in ``skip`` (a set, or
  *     None), those whose xattr names include one of ``markers`` (a tuple of bytes), or whose xattrs
  *     cannot be listed (gone, unreadable): the caller looks those up in full.
+ * stat_files(dir, listing, skip, markers) -> {name: (mode, size, target) or None}
+ *     For each name of ``listing`` not in ``skip``: what lstat (and readlink) say of it, or None for a
+ *     name to look up in full (a dir, a 0/0 whiteout, a marked or unlistable regular file, a gone one).
  *
- * Both make their system calls without the GIL, and once the work looks big, share it with a second
- * thread: listxattr is mostly the kernel's time (cache misses on each inode), not the CPU's.
+ * All make their system calls without the GIL, and once the work looks big (HELP_MIN), share it with
+ * a second thread: the calls are mostly the kernel's time (cache misses on each dentry and inode).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,7 +41,7 @@
 
 static long cpus(void) { return sysconf(_SC_NPROCESSORS_ONLN); }
 
-/* ---- read_dir ---------------------------------------------------------------------------------- */
+/* ---- read_dirs --------------------------------------------------------------------------------- */
 
 typedef struct {
     char *buf; /* entries: one d_type byte, then the name and its NUL */
