@@ -11,7 +11,7 @@ import argparse
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .core.errors import UfsError
@@ -343,7 +343,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                 view = OverlayView(demo.stack)
                 (report.write_tree_json if args.format == "json" else report.write_tree_text)(view, out, args.all)
                 return 0
-            return _run_ui(demo.stack, demo_notes=[demo.how, *demo.notes])
+            return _run_ui(demo.stack, demo_notes=[demo.how, *demo.notes], on_exit=demo.cleanup)
     for module in _command_modules():
         if args.command == module.NAME:
             return int(module.run(args, out))
@@ -386,7 +386,12 @@ def _overlay_mount_point(source: str | None) -> str | None:
     return os.path.realpath(source) if fstype_at(source) == "overlay" else None
 
 
-def _run_ui(stack: Stack, demo_notes: list[str] | None = None, mount_point: str | None = None) -> int:
+def _run_ui(
+    stack: Stack,
+    demo_notes: list[str] | None = None,
+    mount_point: str | None = None,
+    on_exit: Callable[[], None] | None = None,
+) -> int:
     from .ui.app import run_app
 
-    return run_app(stack, notes=demo_notes or [], mount_point=mount_point)
+    return run_app(stack, notes=demo_notes or [], mount_point=mount_point, on_exit=on_exit)

@@ -61,7 +61,7 @@ TITLES = {"lower": "Lower", "upper": "Upper", "merged": "Merged"}
 DEBOUNCE_MS = 20  # watchfiles: wait this long for more events...
 MAX_BATCH_MS = 100  # ...but never longer than this before reporting a burst
 UNMOUNT_TRIES = 10  # a busy mount is retried for about a second before it is reported
-HANGUP_GRACE = 10.0  # seconds the loop gets to leave after the terminal went away (see watch_hangup)
+HANGUP_GRACE = 3.0  # seconds the app gets to clean up after the terminal went away (see watch_hangup)
 SWITCH_INTERVAL = 0.001  # seconds: how soon a worker thread must hand the GIL back to the UI
 # The other two panes follow the cursor once it rests this long (seconds), or at the latest after FOLLOW_MAX:
 # a key held down repaints only the focused pane (three scrolling panes cost three times the repaint).
@@ -117,6 +117,9 @@ class UiOptions:
     aliases: dict[str, str] = field(default_factory=dict)  # path prefix -> shown as
     theme: str | None = None
     lower: str | None = None  # layer name first shown in the Lower pane
+    # Run once as the app ends, after its mounts are undone (the demo's temp dir): inside the app, where
+    # SIGHUP and SIGTERM are still handled, not after it, where they would end the process first.
+    on_exit: Callable[[], None] | None = None
 
 
 class UfsApp(App[int]):
@@ -130,6 +133,9 @@ class UfsApp(App[int]):
         super().__init__()
         self.stack = stack
         self.options = options or UiOptions()
+        self._on_exit = self.options.on_exit
+        self._cleanup_lock = threading.Lock()
+        self._cleaned = threading.Event()  # set once cleanup() has run (watch_hangup waits for it)
         self.explorer = Explorer(stack, self.options.mount_point)
         self.flt = ViewFilter()
         self.current_path: str | None = None
@@ -235,8 +241,14 @@ class UfsApp(App[int]):
         """Notice a terminal that went away without a SIGHUP (a program started with ``su -c`` or ``setsid``
         has no controlling terminal, so closing the window sends it nothing; reads of stdin then just
         return nothing, forever): a thread polls stdin for POLLHUP / POLLNVAL / POLLERR and then does what
-        SIGHUP does (:meth:`_on_signal`: leave, unmounting what the app mounted; exit status 129). Should
-        the loop not get there, the thread unmounts and ends the process itself after HANGUP_GRACE."""
+        SIGHUP does (:meth:`_on_signal`: leave, unmounting what the app mounted; exit status 129).
+
+        It watches until the app has cleaned up (:meth:`cleanup`), not only while it runs: the terminal
+        may go while the app is already leaving ('q', then the SSH session drops), and Textual's exit can
+        then hang for good (its writer thread ends on EIO from the lost terminal, and the writes queued
+        after it block), before its cleanup or after it. So if the app has not cleaned up HANGUP_GRACE
+        after the hangup, the thread cleans up; and if the process has not ended HANGUP_GRACE after
+        that, the thread ends it."""
         if self.is_headless:
             return
         try:
@@ -251,27 +263,22 @@ class UfsApp(App[int]):
         def watch() -> None:
             poller = select.poll()
             poller.register(fd, 0)  # no events asked for: only hangup, error and a closed fd are reported
-            while True:
-                if not self.is_running:
-                    return
+            while not self._cleaned.is_set():
                 try:
                     events = poller.poll(500)
                 except OSError:
                     continue
                 if any(ev & gone for _, ev in events):
                     break
-            try:
+            else:
+                return  # cleaned up: the app has left
+            with contextlib.suppress(RuntimeError):  # (the loop is closed: the app is past it)
                 loop.call_soon_threadsafe(self._on_signal, signal.SIGHUP)
-            except RuntimeError:
-                return  # the loop is closed: the app has ended (and cleaned up)
-            deadline = time.monotonic() + HANGUP_GRACE
-            pause = threading.Event()
-            while self.is_running and time.monotonic() < deadline:
-                pause.wait(0.1)
-            if self.is_running:  # the loop is stuck: clean up and end here, as SIGHUP's default would
-                if self.manager is not None:
-                    self.manager.unmount_all()
-                os._exit(128 + signal.SIGHUP)
+            if not self._cleaned.wait(HANGUP_GRACE):  # stuck: clean up here
+                self.cleanup()
+            # Nothing is left to do but leave; should the exit hang on the lost terminal, end as SIGHUP would.
+            threading.Event().wait(HANGUP_GRACE)
+            os._exit(128 + signal.SIGHUP)
 
         threading.Thread(target=watch, name="ufs-hangup", daemon=True).start()
 
@@ -712,8 +719,20 @@ class UfsApp(App[int]):
             atexit.register(self.cleanup_mounts)
         return self.manager
 
+    def cleanup(self) -> None:
+        """Undo what the app made: its mounts, then ``on_exit`` (every exit path: quit, SIGTERM/SIGHUP, a lost
+        terminal, run_app's finally; safe to call twice, and from two threads: the second waits)."""
+        with self._cleanup_lock:
+            try:
+                self.cleanup_mounts()
+                on_exit, self._on_exit = self._on_exit, None
+                if on_exit is not None:
+                    on_exit()
+            finally:
+                self._cleaned.set()
+
     def cleanup_mounts(self) -> None:
-        """Unmount everything the app mounted (quit, SIGTERM/SIGHUP, run_app's finally; safe to call twice)."""
+        """Unmount everything the app mounted (safe to call twice)."""
         manager = self.manager
         if manager is None:
             return
@@ -1193,7 +1212,7 @@ class UfsApp(App[int]):
         self._stop_watch.set()
         self._follow.cancel()
         self._details.cancel()
-        self.cleanup_mounts()
+        self.cleanup()
         sys.setswitchinterval(getattr(self, "_switch_interval", 0.005))
         gc.unfreeze()  # what this app froze can be collected once it is gone (tests run many apps)
 
@@ -1208,5 +1227,5 @@ def run_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> int:
     try:
         app.run()
     finally:
-        app.cleanup_mounts()  # every exit path: q, SIGTERM/SIGHUP (they exit the app), an exception
+        app.cleanup()  # every exit path: q, SIGTERM/SIGHUP (they exit the app), an exception
     return app.return_code or 0
