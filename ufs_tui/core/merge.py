@@ -1115,15 +1115,10 @@ _PATH = attrgetter("path")
 
 
 @functools.cache
-def _marker_xattrs(ns: str) -> frozenset[str]:
-    """The xattr names that make a regular file more than plain data (whiteout, metacopy, redirect)."""
-    return frozenset(f"{ns}.overlay.{key}" for key in ("opaque", "redirect", "metacopy", "whiteout"))
-
-
-@functools.cache
 def _marker_xattr_bytes(ns: str) -> tuple[bytes, ...]:
-    """:func:`_marker_xattrs` as :func:`dirscan.marked_files` takes them."""
-    return tuple(sorted(os.fsencode(x) for x in _marker_xattrs(ns)))
+    """The xattr names that make a regular file more than plain data (whiteout, metacopy, redirect), as
+    :func:`dirscan.marked_files` and :func:`dirscan.stat_files` take them."""
+    return tuple(os.fsencode(f"{ns}.overlay.{key}") for key in ("metacopy", "opaque", "redirect", "whiteout"))
 
 
 def classify(
