@@ -21,6 +21,7 @@ PROG = "ufs-tui"
 
 # More subcommands live in their own modules; each has NAME, add_parser(subparsers) and run(args, out) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
+    "ufs_tui.commands.ps",
     "ufs_tui.commands.mounts",
     "ufs_tui.commands.mount",
     "ufs_tui.commands.umount",
@@ -34,13 +35,15 @@ See inside overlayfs stacks: lower, upper and merged side by side.
 open the explorer UI:
   ufs-tui --lower L1:L2 --upper U --work W    a stack of dirs (lowers topmost first)
   ufs-tui /path/to/merged                      a mounted overlay (see 'ufs-tui mounts')
-  ufs-tui docker:NAME | docker-image:NAME[:TAG] | podman:NAME | podman-image:NAME[:TAG] | containerd:ID
+  ufs-tui docker:NAME | docker-image:NAME[:TAG] | podman:NAME | podman-image:NAME[:TAG]
+  ufs-tui containerd:[NS/]ID | containerd-image:[NS/]REF | nerdctl:[NS/]NAME | k8s:[NAMESPACE/]POD[/CONTAINER]
   ufs-tui IMAGE.tar                            a 'docker save' or OCI archive, read in place
   ufs-tui demo                                 the built-in demo stack
 
 commands (read only unless named otherwise):
   tree     print the merged tree (text or JSON lines), without mounting
   diff     print the upper's changes (text, json, or exactly what 'docker diff' prints)
+  ps       list every container and image of every engine on this host, and how to open each
   mounts   list the overlay mounts on this host and who owns them
   mount    mount a stack (writes: creates the mount; kernel, user namespace or fuse-overlayfs)
   umount   unmount what ufs-tui mounted (--mine: everything in this user's record)
@@ -58,7 +61,9 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source:
             nargs="?",
             metavar="SOURCE",
             help="docker:NAME_OR_ID, docker-image:NAME[:TAG], podman:NAME_OR_ID, podman-image:NAME[:TAG], "
-            "containerd:ID, an overlay mount point, or an image archive (docker save / OCI); instead of --lower",
+            "containerd:[NS/]ID, containerd-image:[NS/]REF, nerdctl:[NS/]NAME, k8s:[NAMESPACE/]POD[/CONTAINER], "
+            "an overlay mount point, or an image archive (docker save / OCI); instead of --lower "
+            "('ufs-tui ps' lists what this host has)",
         )
     g = p.add_argument_group("stack (the same options as mount -t overlay)")
     g.add_argument(
@@ -95,15 +100,47 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source:
             "shows: metacopy=off (a metacopy file then fails, EPERM), redirect_dir=nofollow (a redirect fails), "
             "userxattr; by default metacopy files and redirects are followed, as with metacopy=on,redirect_dir=on",
         )
-        g.add_argument("--docker-root", metavar="DIR", help="Docker data root for docker: sources (/var/lib/docker)")
-        g.add_argument(
-            "--podman-root", metavar="DIR", help="containers-storage root for podman: (/var/lib/containers/storage)"
-        )
+        add_engine_options(g)
         g.add_argument(
             "--image",
             metavar="NAME[:TAG]",
             help="which image of an archive that holds several (a tag, an OCI ref name or an id prefix)",
         )
+
+
+def add_engine_options(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """Where the engines keep their data (each found on its own when not given; see 'ufs-tui ps')."""
+    g.add_argument(
+        "--docker-root",
+        metavar="DIR",
+        help="Docker's data root (default: what the daemon says, on DOCKER_HOST or the default socket; else "
+        "data-root in /etc/docker/daemon.json; else /var/lib/docker). Both layouts: overlay2 and the containerd "
+        "image store",
+    )
+    g.add_argument(
+        "--containerd-root",
+        metavar="DIR",
+        help="containerd's root, for containerd:, nerdctl:, k8s: and Docker's containerd image store (default: "
+        "the roots of the containerd daemons running, else root in /etc/containerd/config.toml, else "
+        "/var/lib/containerd; Docker's own: DATA_ROOT/containerd/daemon)",
+    )
+    g.add_argument(
+        "--podman-root",
+        metavar="DIR",
+        help="containers-storage root for podman: and CRI-O's k8s: (default: graphroot in "
+        "/etc/containers/storage.conf, else /var/lib/containers/storage)",
+    )
+    g.add_argument(
+        "--host-root",
+        metavar="DIR",
+        help="the host's / is mounted at DIR (inside 'kubectl debug node/NAME' it is /host): engine roots, the "
+        "host's mount table and config files name host paths, found under DIR; the --*-root options are host "
+        "paths too",
+    )
+
+
+def engine_opts(args: argparse.Namespace) -> dict[str, str | None]:
+    return {k: getattr(args, k, None) for k in ("docker_root", "containerd_root", "podman_root", "host_root")}
 
 
 def stack_from_args(args: argparse.Namespace) -> Stack:
@@ -113,12 +150,7 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
 
         from .core.sources import open_source
 
-        stack = open_source(
-            args.source,
-            docker_root=getattr(args, "docker_root", None),
-            podman_root=getattr(args, "podman_root", None),
-            image=getattr(args, "image", None),
-        )
+        stack = open_source(args.source, image=getattr(args, "image", None), **engine_opts(args))
         return replace(stack, options=tuple(dict.fromkeys([*stack.options, *given]))) if given else stack
     if args.lower is None:
         raise UfsError("--lower: give the lower layers (--lower DIR[:DIR...]) or a SOURCE (see --help)")
@@ -374,7 +406,7 @@ def _open_ui(argv: list[str]) -> int:
     except UfsError as e:
         _error(e)
         return 2
-    return _run_ui(stack, mount_point=_overlay_mount_point(args.source))
+    return _run_ui(stack, mount_point=_overlay_mount_point(args.source), engines=engine_opts(args))
 
 
 def _overlay_mount_point(source: str | None) -> str | None:
@@ -391,7 +423,8 @@ def _run_ui(
     demo_notes: list[str] | None = None,
     mount_point: str | None = None,
     on_exit: Callable[[], None] | None = None,
+    engines: dict[str, str | None] | None = None,
 ) -> int:
     from .ui.app import run_app
 
-    return run_app(stack, notes=demo_notes or [], mount_point=mount_point, on_exit=on_exit)
+    return run_app(stack, notes=demo_notes or [], mount_point=mount_point, on_exit=on_exit, engines=engines or {})

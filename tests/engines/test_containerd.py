@@ -13,6 +13,7 @@ from ufs_tui import cli
 from ufs_tui.core.errors import StackError
 from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.sources import list_overlay_mounts, open_source
+from ufs_tui.core.sources.common import parse_label
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,9 @@ def rootfs(containerd: Engine, task: str) -> str:
 def test_tree_equals_kernel_rootfs(containerd: Engine, task: str) -> None:
     stack = open_source(f"containerd:{task}")
     assert len(stack.lowers) == 3 and stack.upper is not None
-    assert all(layer.label.startswith("snapshot ") for layer in stack.lowers)
+    # labelled from the image's config in the content store: each layer's build step and ids
+    assert [parse_label(layer.label).brief.split(" ")[0] for layer in stack.lowers] == ["RUN", "RUN", "Imported"]
+    assert all(dict(parse_label(layer.label).ids).keys() >= {"diff", "chain", "snapshot"} for layer in stack.lowers)
     target = rootfs(containerd, task)
     namespace = containerd.argv[-1]
     assert target.endswith(f"/{namespace}/{task}/rootfs")
@@ -64,5 +67,5 @@ def test_live_write_and_errors(containerd: Engine, task: str) -> None:
     containerd.run("tasks", "exec", "--exec-id", "e2", task, "sh", "-c", "echo x > /ctd-live")
     view.invalidate("/")
     assert {e.name: e.status for e in view.list_dir("/")}["ctd-live"] == "new"
-    with pytest.raises(StackError, match="no running containerd container"):
+    with pytest.raises(StackError, match="no such containerd container"):
         open_source("containerd:no-such-task")

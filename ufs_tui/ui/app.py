@@ -117,6 +117,7 @@ class UiOptions:
     aliases: dict[str, str] = field(default_factory=dict)  # path prefix -> shown as
     theme: str | None = None
     lower: str | None = None  # layer name first shown in the Lower pane
+    engines: dict[str, str | None] = field(default_factory=dict)  # --host-root, --docker-root, ... ('o' lists them)
     # Run once as the app ends, after its mounts are undone (the demo's temp dir): inside the app, where
     # SIGHUP and SIGTERM are still handled, not after it, where they would end the process first.
     on_exit: Callable[[], None] | None = None
@@ -543,12 +544,12 @@ class UfsApp(App[int]):
     def action_open_mounts(self) -> None:
         """Choose an overlay mount on this host; it replaces the stack shown."""
 
-        def done(chosen: tuple[Stack, str] | None) -> None:
+        def done(chosen: tuple[Stack, str | None] | None) -> None:
             if chosen is not None:
                 stack, target = chosen
                 self.set_stack(stack, mount_point=target)  # the mount is watched and checked too
 
-        self.push_screen(MountsScreen(), done)
+        self.push_screen(MountsScreen(engines=self.options.engines), done)
 
     def action_toggle_changes(self) -> None:
         self.set_filter(replace(self.flt, changes_only=not self.flt.changes_only))

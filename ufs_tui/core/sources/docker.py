@@ -21,10 +21,12 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
+from ..display import printable
 from ..errors import StackError
 from ..stack import Stack
 from .common import (
     SEP,
+    blocked_dir,
     check_root,
     history_steps,
     id_list,
@@ -36,8 +38,9 @@ from .common import (
     unique_match,
     with_labels,
 )
+from .ctrd import SNAPSHOTTER
+from .engines import DockerPlace, Where, docker_place
 
-DEFAULT_ROOT = "/var/lib/docker"
 ROOT_WHAT = "the Docker data root (run as root, or pass --docker-root)"
 
 
@@ -58,10 +61,78 @@ class ImageLayer:
 
 @dataclass(frozen=True)
 class Container:
+    """A container as ``containers/<ID>/config.v2.json`` records it (both storage layouts)."""
+
     id: str
     name: str
-    image: str
-    running: bool
+    image: str  # the image id (a config digest on overlay2, the image's target digest on the containerd store)
+    state: str  # running | paused | restarting | exited | created
+    driver: str = "overlay2"  # overlay2 (graph driver) | overlayfs (containerd store, a snapshotter)
+    image_ref: str = ""  # what the user asked for (Config.Image)
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "paused", "restarting")
+
+
+def _state(state: dict[str, Any]) -> str:
+    if state.get("Running"):
+        return "paused" if state.get("Paused") else "restarting" if state.get("Restarting") else "running"
+    started = str(state.get("StartedAt") or "")
+    return "exited" if started and not started.startswith("0001-") else "created"
+
+
+def containers(root: str) -> list[Container]:
+    """Every container of the data root ``root`` (either storage layout), by id."""
+    cdir = posixpath.join(root, "containers")
+    out = []
+    try:
+        ids = sorted(os.listdir(cdir))
+    except PermissionError:
+        raise StackError(cdir, f"permission denied reading {ROOT_WHAT}") from None
+    except OSError:
+        return []
+    for cid in ids:
+        try:
+            cfg = read_json(posixpath.join(cdir, cid, "config.v2.json"))
+        except StackError:
+            continue
+        if not isinstance(cfg, dict):
+            continue
+        state = cfg.get("State") if isinstance(cfg.get("State"), dict) else {}
+        config = cfg.get("Config") if isinstance(cfg.get("Config"), dict) else {}
+        assert isinstance(state, dict) and isinstance(config, dict)
+        out.append(
+            Container(
+                cid,
+                str(cfg.get("Name") or "").lstrip("/") or cid[:12],
+                str(cfg.get("Image") or ""),
+                _state(state),
+                str(cfg.get("Driver") or "overlay2"),
+                str(config.get("Image") or ""),
+            )
+        )
+    return out
+
+
+def resolve_container(root: str, want: str) -> Container:
+    """The container ``want`` names: a name (with or without its ``/``), an id, or a unique id prefix."""
+    conts = containers(root)
+    by_key: dict[str, str] = {}
+    for c in conts:
+        by_key[c.name] = c.id
+        by_key["/" + c.name] = c.id
+    try:
+        cid = unique_match("container", want, by_key | {c.id: c.id for c in conts})
+    except StackError as e:
+        if not e.problem.startswith("no such"):
+            raise
+        names = ", ".join(printable(c.name) for c in conts[:12]) or "none"
+        more = f", … ({len(conts) - 12} more)" if len(conts) > 12 else ""
+        raise StackError(
+            want, f"no such container in the Docker data root {root} (its containers: {names}{more})"
+        ) from None
+    return next(c for c in conts if c.id == cid)
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -78,7 +149,7 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 class DockerRoot:
     """One Docker data root (overlay2 driver)."""
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str) -> None:
         self.root = root
         self.meta = posixpath.join(root, "image", "overlay2")
         self.layers_dir = posixpath.join(root, "overlay2")
@@ -162,42 +233,6 @@ class DockerRoot:
         return with_labels(stack, None, [layer.label for layer in top_first])
 
     # -------------------------------------------------------------- containers
-    def containers(self) -> list[Container]:
-        cdir = posixpath.join(self.root, "containers")
-        out = []
-        try:
-            ids = sorted(os.listdir(cdir))
-        except PermissionError:
-            raise StackError(cdir, f"permission denied reading {ROOT_WHAT}") from None
-        except OSError:
-            return []
-        for cid in ids:
-            try:
-                cfg = read_json(posixpath.join(cdir, cid, "config.v2.json"))
-            except StackError:
-                continue
-            if not isinstance(cfg, dict):
-                continue
-            state = cfg.get("State") or {}
-            out.append(
-                Container(
-                    cid,
-                    str(cfg.get("Name") or "").lstrip("/") or cid[:12],
-                    str(cfg.get("Image") or ""),
-                    bool(state.get("Running")),
-                )
-            )
-        return out
-
-    def resolve_container(self, want: str) -> Container:
-        conts = self.containers()
-        by_key: dict[str, str] = {}
-        for c in conts:
-            by_key[c.name] = c.id
-            by_key["/" + c.name] = c.id
-        cid = unique_match("container", want, by_key | {c.id: c.id for c in conts})
-        return next(c for c in conts if c.id == cid)
-
     def container_mount_id(self, cid: str) -> str:
         return read_text(posixpath.join(self.meta, "layerdb", "mounts", cid, "mount-id"))
 
@@ -211,13 +246,15 @@ class DockerRoot:
         for cid in cids:
             try:
                 if read_text(posixpath.join(mounts, cid, "mount-id")) == cache_id:
-                    return next((c for c in self.containers() if c.id == cid), Container(cid, cid[:12], "", False))
+                    return next((c for c in containers(self.root) if c.id == cid), Container(cid, cid[:12], "", ""))
             except StackError:
                 continue
         return None
 
     def open_container(self, want: str) -> Stack:
-        c = self.resolve_container(want)
+        return self.container_stack(resolve_container(self.root, want))
+
+    def container_stack(self, c: Container) -> Stack:
         mount_id = self.container_mount_id(c.id)
         upper = posixpath.join(self.layers_dir, mount_id, "diff")
         work = posixpath.join(self.layers_dir, mount_id, "work")
@@ -247,9 +284,65 @@ class DockerRoot:
         return [os.path.realpath(posixpath.join(self.layers_dir, p)) for p in text.split(":") if p]
 
 
-def open_container(spec: str, root: str | None = None) -> Stack:
-    return DockerRoot(root or DEFAULT_ROOT).open_container(spec)
+# ---------------------------------------------------------------------- both layouts
+def data_root(where: Where) -> tuple[str, DockerPlace]:
+    """The Docker data root as a path here, and how it was found."""
+    place = docker_place(where)
+    root = where.host.path(place.root)
+    check_root(
+        root, ("containers",), f"not a Docker data root (found through {place.how}; see --docker-root)", ROOT_WHAT
+    )
+    return root, place
 
 
-def open_image(spec: str, root: str | None = None) -> Stack:
-    return DockerRoot(root or DEFAULT_ROOT).open_image(spec)
+def has_graph_driver(root: str) -> bool:
+    """Whether the data root holds overlay2 layers (a dir this user cannot read says so: StackError)."""
+    for sub in ("image/overlay2", "overlay2"):
+        path = posixpath.join(root, sub)
+        try:
+            os.stat(path)
+        except PermissionError:
+            raise StackError(blocked_dir(path), f"permission denied reading {ROOT_WHAT}") from None
+        except OSError:
+            return False
+    return True
+
+
+def open_container(spec: str, where: Where) -> Stack:
+    """``docker:NAME|ID`` on either layout: the container's own record says which (``Driver``)."""
+    root, place = data_root(where)
+    c = resolve_container(root, spec)
+    if c.driver == "overlay2":
+        return DockerRoot(root).container_stack(c)
+    if c.driver != SNAPSHOTTER:
+        raise StackError(
+            spec,
+            f"container {c.name} uses the storage driver {c.driver}; ufs-tui reads overlay2 and "
+            f"the containerd image store ({SNAPSHOTTER})",
+        )
+    from .docker_ctrd import ContainerdStore
+
+    return ContainerdStore(where, place).container_stack(c)
+
+
+def open_image(spec: str, where: Where) -> Stack:
+    """``docker-image:NAME[:TAG]``: in the layout the daemon uses, else the containerd store first where both are
+    on disk (a host upgraded to Docker 29 keeps its old overlay2 images), then the other."""
+    root, place = data_root(where)
+    from .docker_ctrd import ContainerdStore
+
+    graph = DockerRoot(root) if has_graph_driver(root) else None
+    store = ContainerdStore.if_present(where, place)
+    order: list[DockerRoot | ContainerdStore] = [x for x in (store, graph) if x is not None]
+    if place.info is not None and place.info.driver == "overlay2":
+        order.reverse()
+    if not order:
+        raise StackError(root, "holds neither overlay2 layers nor a containerd image store (see --docker-root)")
+    first_error: StackError | None = None
+    for layout in order:
+        try:
+            return layout.open_image(spec)
+        except StackError as e:
+            first_error = first_error or e
+    assert first_error is not None
+    raise first_error

@@ -16,10 +16,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import StackError
 from ..stack import Stack, parse_lowerdir
+from .host import Host
 
 MOUNTINFO = "/proc/self/mountinfo"
 _OCTAL = re.compile(r"\\([0-7]{3})")
@@ -94,7 +96,7 @@ def unescape_backslash(value: str) -> str:
     return "".join(out)
 
 
-def parse_line(line: str) -> OverlayMount | None:
+def parse_line(line: str, host: Host | None = None) -> OverlayMount | None:
     """Parse one mountinfo line; None when it is not an overlay mount (or malformed)."""
     line = line.rstrip("\n")
     head, sep, tail = line.partition(" - ")
@@ -110,11 +112,15 @@ def parse_line(line: str) -> OverlayMount | None:
         return None
     target = unescape_octal(fields[4])
     source = unescape_octal(rest[1])
-    return parse_options(rest[2], target, mount_id=mount_id, source=source)
+    return parse_options(rest[2], target, mount_id=mount_id, source=source, host=host)
 
 
-def parse_options(super_opts: str, target: str, mount_id: int = 0, source: str = "overlay") -> OverlayMount:
-    """Build an :class:`OverlayMount` from the raw (still octal-escaped) super options field."""
+def parse_options(
+    super_opts: str, target: str, mount_id: int = 0, source: str = "overlay", host: Host | None = None
+) -> OverlayMount:
+    """Build an :class:`OverlayMount` from the raw (still octal-escaped) super options field. With a ``host``
+    (``--host-root``), the paths, which name the host's own, are mapped to where they are here."""
+    here = (host or Host()).path
     lowers: list[str] = []
     data: list[str] = []
     upper: str | None = None
@@ -147,7 +153,7 @@ def parse_options(super_opts: str, target: str, mount_id: int = 0, source: str =
             others.append(opt)
     paths = [*lowers, *data, *([upper] if upper else []), *([work] if work else [])]
     if any(not p.startswith("/") for p in paths):
-        base = _relative_base(target, paths)
+        base = _relative_base(target, paths, here)
         if base is None:
             problems.append("relative layer paths whose base directory could not be found")
         else:
@@ -157,11 +163,11 @@ def parse_options(super_opts: str, target: str, mount_id: int = 0, source: str =
             work = _abs(base, work) if work else None
     return OverlayMount(
         mount_id=mount_id,
-        target=target,
-        lowers=tuple(lowers),
-        upper=upper,
-        work=work,
-        data_layers=tuple(data),
+        target=here(target),
+        lowers=tuple(here(p) for p in lowers),
+        upper=here(upper) if upper else None,
+        work=here(work) if work else None,
+        data_layers=tuple(here(p) for p in data),
         options=tuple(others),
         source=source,
         problems=tuple(problems),
@@ -172,7 +178,7 @@ def _abs(base: str, path: str) -> str:
     return path if path.startswith("/") else posixpath.normpath(posixpath.join(base, path))
 
 
-def _relative_base(target: str, paths: list[str]) -> str | None:
+def _relative_base(target: str, paths: list[str], here: Callable[[str], str]) -> str | None:
     """The dir relative layer paths were given from: the first candidate under which all of them exist."""
     rel = [p for p in paths if not p.startswith("/")]
     candidates: list[str] = []
@@ -183,13 +189,14 @@ def _relative_base(target: str, paths: list[str]) -> str | None:
             candidates.append(posixpath.dirname(posixpath.dirname(p.rstrip("/"))))
     candidates.append(posixpath.dirname(target.rstrip("/")))
     for base in dict.fromkeys(candidates):
-        if base and all(os.path.isdir(posixpath.join(base, p)) for p in rel):
+        if base and all(os.path.isdir(here(posixpath.join(base, p))) for p in rel):
             return base
     return None
 
 
-def read_mountinfo(path: str = MOUNTINFO) -> list[OverlayMount]:
-    """Every overlay mount in a mountinfo file, in mount order, without owner information."""
+def read_mountinfo(path: str = MOUNTINFO, host: Host | None = None) -> list[OverlayMount]:
+    """Every overlay mount in a mountinfo file, in mount order, without owner information (paths mapped
+    under ``host``'s root when it is not this machine's)."""
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
@@ -197,7 +204,7 @@ def read_mountinfo(path: str = MOUNTINFO) -> list[OverlayMount]:
         raise StackError(path, f"cannot read mount table: {e.strerror}") from None
     out = []
     for line in text.splitlines():
-        m = parse_line(line)
+        m = parse_line(line, host)
         if m is not None:
             out.append(m)
     return out

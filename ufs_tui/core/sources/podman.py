@@ -10,6 +10,7 @@ image config stored as ``overlay-images/<id>/=<base64 of "sha256:<id>">``, and
 from __future__ import annotations
 
 import base64
+import json
 import os
 import posixpath
 from dataclasses import dataclass
@@ -28,8 +29,7 @@ from .common import (
     unique_match,
     with_labels,
 )
-
-DEFAULT_ROOT = "/var/lib/containers/storage"
+from .engines import Where, storage_root
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,25 @@ class PodContainer:
     name: str
     image: str
     layer: str
+    created: float = 0.0  # from the engine's metadata (created-at), seconds since the epoch
+
+
+def _created(metadata: object) -> float:
+    """``created-at`` (Unix seconds) of the JSON string the engine keeps in ``metadata`` (0 if absent)."""
+    if not isinstance(metadata, str):
+        return 0.0
+    try:
+        value = json.loads(metadata)
+    except ValueError:
+        return 0.0
+    created = value.get("created-at") if isinstance(value, dict) else None
+    return float(created) if isinstance(created, int | float) else 0.0
 
 
 class StorageRoot:
     """One containers-storage root with the overlay driver."""
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str) -> None:
         self.root = root
         self.layers_dir = posixpath.join(root, "overlay")
         check_root(
@@ -93,7 +106,11 @@ class StorageRoot:
             for d in self._list("overlay-containers", name):
                 names = [str(n) for n in d.get("names") or ()]
                 cid = str(d.get("id", ""))
-                out.append(PodContainer(cid, names[0] if names else cid[:12], str(d.get("image", "")), str(d["layer"])))
+                layer = d.get("layer")
+                if not cid or not isinstance(layer, str):
+                    continue
+                name = names[0] if names else cid[:12]
+                out.append(PodContainer(cid, name, str(d.get("image", "")), layer, _created(d.get("metadata"))))
         return out
 
     def chain(self, top: str) -> list[StorageLayer]:
@@ -172,7 +189,7 @@ class StorageRoot:
     def container_for_layer(self, layer_id: str) -> PodContainer | None:
         return next((c for c in self.containers() if c.layer == layer_id), None)
 
-    def open_container(self, want: str) -> Stack:
+    def open_container(self, want: str, upper_label: str | None = None) -> Stack:
         c = self.resolve_container(want)
         chain = self.chain(c.layer)
         lowers = chain[1:]
@@ -184,12 +201,13 @@ class StorageRoot:
             [self.diff_dir(layer.id) for layer in lowers], upper=upper, work=work if os.path.isdir(work) else None
         )
         ids = id_list([("container", c.id), ("layer", c.layer)])
-        return with_labels(stack, f"container {c.name} writable layer{SEP}{ids}", self._labels(lowers, c.image or None))
+        label = upper_label or f"container {c.name} writable layer"
+        return with_labels(stack, f"{label}{SEP}{ids}", self._labels(lowers, c.image or None))
 
 
-def open_container(spec: str, root: str | None = None) -> Stack:
-    return StorageRoot(root or DEFAULT_ROOT).open_container(spec)
+def open_container(spec: str, where: Where) -> Stack:
+    return StorageRoot(where.host.path(storage_root(where))).open_container(spec)
 
 
-def open_image(spec: str, root: str | None = None) -> Stack:
-    return StorageRoot(root or DEFAULT_ROOT).open_image(spec)
+def open_image(spec: str, where: Where) -> Stack:
+    return StorageRoot(where.host.path(storage_root(where))).open_image(spec)

@@ -1,9 +1,11 @@
-"""Choose an overlay mount on this host (every one in /proc/self/mountinfo) and open it in the explorer.
+"""Choose what to open: an overlay mount on this host, or a container or image of any engine.
 
-Each row: the mount target, the engine and container that own it (when that can be told), the number
-of lower layers, the upper dir and the other options. Enter opens the chosen mount; a mount that
-cannot be opened (gone since the list was read, a layer that cannot be resolved) says why in the
-screen and the list stays.
+The upper list: every overlay mount in the host's mount table, each with its target, the engine and
+container that own it (when that can be told), the number of lower layers, the upper dir and the other
+options. The lower list: every container and image the engines on this host record, running or not
+(what ``ufs-tui ps`` prints), each with the SOURCE that opens it. Tab moves between the lists; Enter opens
+the chosen row, and a row that cannot be opened (gone since the list was read, a layer that cannot be
+resolved) says why in the screen and the lists stay.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from textual.widgets.option_list import Option
 
 from ...core.display import printable
 from ...core.errors import StackError
-from ...core.sources import OverlayMount, list_overlay_mounts, open_mount
+from ...core.sources import OverlayMount, host_mounts, list_overlay_mounts, open_mount, open_source, where_from
+from ...core.sources.catalog import Entry, gather
 from ...core.sources.mountinfo import MOUNTINFO
 from ...core.stack import Stack
 from ..threads import call_back
@@ -49,8 +52,19 @@ def mount_prompt(m: OverlayMount) -> Text:
     return line
 
 
-class MountsScreen(ModalScreen[tuple[Stack, str] | None]):
-    """Dismissed with the stack of the chosen mount and its target (or None on Esc)."""
+def entry_prompt(e: Entry) -> Text:
+    """One line: the SOURCE that opens it, its state and image; the engine and id dimmed."""
+    line = Text(printable(e.source), style=Style(bold=True))
+    bits = [e.state] if e.state else []
+    if e.kind == "container" and e.image:
+        bits.append(f"image {printable(e.image)}")
+    bits.append(f"{e.engine} {e.kind} {printable(e.id.removeprefix('sha256:')[:12])}")
+    line.append("  " + " · ".join(bits), style=Style(dim=True))
+    return line
+
+
+class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
+    """Dismissed with the stack chosen and its mount point if it has one (or None on Esc)."""
 
     AUTO_FOCUS = "#mount-list"
 
@@ -69,9 +83,14 @@ class MountsScreen(ModalScreen[tuple[Stack, str] | None]):
         max-height: 4;
         padding: 0 1;
     }
-    #mount-list {
+    #mount-list, #entry-list {
         height: 1fr;
         border: none;
+    }
+    #entries-status {
+        height: 1;
+        padding: 0 1;
+        background: $boost;
     }
     """
 
@@ -84,28 +103,62 @@ class MountsScreen(ModalScreen[tuple[Stack, str] | None]):
         self,
         mountinfo: str = MOUNTINFO,
         opener: Callable[[str, str], Stack] = open_mount,
+        engines: dict[str, str | None] | None = None,
     ) -> None:
         super().__init__()
         self.mountinfo = mountinfo
         self.opener = opener
+        self.engines = engines or {}  # --host-root, --docker-root, ...: where the engines are
         self.mounts: list[OverlayMount] = []
-        self.loaded = False  # the list has been read (tests wait for this)
+        self.entries: list[Entry] = []
+        self.loaded = False  # the mount list has been read (tests wait for this)
+        self.entries_loaded = False  # the engines' containers and images have been read
         self.opening: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="mounts"):
             yield Static(Text("reading the mount table…", style="dim"), id="mounts-status")
             yield OptionList(id="mount-list")
+            yield Static(Text("reading the engines' containers and images…", style="dim"), id="entries-status")
+            yield OptionList(id="entry-list")
 
     def on_mount(self) -> None:
         box = self.query_one("#mounts", Vertical)
-        box.border_title = "Overlay mounts on this host"
-        box.border_subtitle = "Enter: open · r: refresh · Esc: close"
+        box.border_title = "Open: overlay mounts, and every engine's containers and images"
+        box.border_subtitle = "Tab: the other list · Enter: open · r: refresh · Esc: close"
         self.action_refresh()
 
     def action_refresh(self) -> None:
         self.loaded = False
+        self.entries_loaded = False
         self._read(self.app)
+        self._read_entries(self.app)
+
+    @work(thread=True, exclusive=True, group="entries")
+    def _read_entries(self, app: App[Any]) -> None:
+        where = where_from(self.engines)
+        try:
+            cat = gather(where, host_mounts(where), sizes=False)
+            entries, notes = cat.entries, cat.notes
+        except StackError as e:
+            entries, notes = [], [str(e)]
+        call_back(app, self._show_entries, entries, notes)
+
+    def _show_entries(self, entries: list[Entry], notes: list[str]) -> None:
+        self.entries = entries
+        ol = self.query_one("#entry-list", OptionList)
+        ol.clear_options()
+        ol.add_options([Option(entry_prompt(e), id=str(i)) for i, e in enumerate(entries)])
+        if entries:
+            ol.highlighted = 0
+        n = sum(e.kind == "container" for e in entries)
+        words = Text(
+            f"{n} container{'s' if n != 1 else ''}, {len(entries) - n} image{'s' if len(entries) - n != 1 else ''}"
+        )
+        if notes:
+            words.append(" · " + printable(notes[0]), style="red")
+        self.query_one("#entries-status", Static).update(words)
+        self.entries_loaded = True
 
     @work(thread=True, exclusive=True, group="mounts")
     def _read(self, app: App[Any]) -> None:
@@ -135,6 +188,15 @@ class MountsScreen(ModalScreen[tuple[Stack, str] | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
+        if event.option_list.id == "entry-list":
+            if event.option_index < len(self.entries) and self.opening is None:
+                entry = self.entries[event.option_index]
+                self.opening = entry.source
+                self.query_one("#mounts-status", Static).update(
+                    Text(f"opening {printable(entry.source)}…", style="dim")
+                )
+                self._open_entry(self.app, entry)
+            return
         if event.option_index < len(self.mounts) and self.opening is None:
             target = self.mounts[event.option_index].target
             self.opening = target
@@ -148,6 +210,18 @@ class MountsScreen(ModalScreen[tuple[Stack, str] | None]):
         except StackError as e:
             call_back(app, self._failed, str(e))
             return
+        call_back(app, self.dismiss, (stack, target))
+
+    @work(thread=True, exclusive=True, group="mounts")
+    def _open_entry(self, app: App[Any], entry: Entry) -> None:
+        try:
+            stack = open_source(entry.source, **self.engines)
+        except StackError as e:
+            call_back(app, self._failed, str(e))
+            return
+        upper = stack.upper.path if stack.upper else None
+        where = where_from(self.engines)
+        target = next((m.target for m in host_mounts(where) if upper is not None and m.upper == upper), None)
         call_back(app, self.dismiss, (stack, target))
 
     def _failed(self, message: str) -> None:

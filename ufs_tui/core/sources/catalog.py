@@ -1,0 +1,190 @@
+"""Every container and image of every engine on a host, each with the SOURCE that opens it (``ufs-tui ps``).
+
+Read from the engines' own records, without their daemons: Docker (both layouts), containers-storage
+(Podman, and CRI-O's pod containers), and every containerd root found (its namespaces; Kubernetes pods in
+``k8s.io``, nerdctl's names). Docker's containerd namespace is listed once, as Docker's. A container is
+``running`` when its writable layer is mounted (Docker: as its own record says).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from ..errors import StackError
+from .containerd import Found, roots, running_tasks, upper_dir
+from .ctrd import SNAPSHOTTER, ContainerdRoot, Namespace
+from .docker_ctrd import ContainerdStore, short_ref
+from .engines import DockerPlace, Where, docker_place, storage_root
+from .k8s import K8S_NAMESPACE, KIND_LABEL, from_labels
+from .mountinfo import OverlayMount
+from .nerdctl import name_of
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One container or image: who has it, its state, its writable layer, and what opens it."""
+
+    engine: str  # docker | podman | cri-o | containerd | nerdctl | k8s
+    kind: str  # container | image
+    namespace: str  # containerd namespace (Kubernetes: the pod's namespace), else ""
+    name: str
+    id: str
+    state: str  # running | paused | exited | created | stopped | "" (an image)
+    image: str
+    upper: str | None  # the writable layer's dir (here), for a container
+    source: str  # the SOURCE that opens it: docker:web, k8s:default/web/app, ...
+    upper_size: int | None = None
+
+
+@dataclass
+class Catalog:
+    entries: list[Entry]
+    notes: list[str]  # what could not be read, one line each
+
+
+def gather(where: Where, mounts: list[OverlayMount], sizes: bool = True) -> Catalog:
+    cat = Catalog([], [])
+    uppers = {m.upper for m in mounts if m.upper}
+    tasks = running_tasks(mounts)
+    place = docker_place(where)
+    skip: set[tuple[str, str]] = set()
+    for name, step in (
+        ("Docker", lambda: _docker(where, place, skip)),
+        ("containers-storage", lambda: _storage(where, uppers)),
+        ("containerd", lambda: _containerd(where, tasks, skip)),
+    ):
+        _collect(cat, name, step)
+    if sizes:
+        cat.entries = [replace(e, upper_size=upper_size(e.upper)) if e.upper else e for e in cat.entries]
+    return cat
+
+
+def _collect(cat: Catalog, engine: str, step: Callable[[], Iterator[Entry]]) -> None:
+    try:
+        cat.entries.extend(step())
+    except StackError as e:
+        cat.notes.append(f"{engine}: {e}")
+
+
+def _docker(where: Where, place: DockerPlace, skip: set[tuple[str, str]]) -> Iterator[Entry]:
+    from .docker import DockerRoot, containers, has_graph_driver
+
+    root = where.host.path(place.root)
+    if not os.path.isdir(posixpath.join(root, "containers")):
+        return
+    store = ContainerdStore.if_present(where, place)
+    found = store.found() if store else None
+    if store is not None:
+        skip.add((store.path, store.namespace))
+    graph = DockerRoot(root) if has_graph_driver(root) else None
+    for c in containers(root):
+        upper = None
+        if c.driver == "overlay2" and graph is not None:
+            try:
+                upper = graph.diff_dir(graph.container_mount_id(c.id))
+            except StackError:
+                upper = None
+        elif found is not None:
+            upper = upper_dir(found, c.id)
+        image = c.image_ref or c.image.removeprefix("sha256:")[:12]
+        yield Entry("docker", "container", "", c.name, c.id, c.state, image, upper, f"docker:{c.name}")
+    if graph is not None:
+        for ref, image_id in sorted(graph.tags().items()):
+            if "@" not in ref:
+                yield Entry("docker", "image", "", ref, image_id, "", ref, None, f"docker-image:{ref}")
+    if found is not None:
+        for img in found.ns.images.values():
+            if not img.name.startswith("moby-dangling@"):
+                ref = short_ref(img.name)
+                yield Entry("docker", "image", "", ref, img.digest, "", ref, None, f"docker-image:{ref}")
+
+
+def _storage(where: Where, uppers: set[str]) -> Iterator[Entry]:
+    from .k8s import crio_pods
+    from .podman import StorageRoot
+
+    root = where.host.path(storage_root(where))
+    if not os.path.isdir(posixpath.join(root, "overlay-containers")):
+        return
+    storage = StorageRoot(root)
+    pods = {p.id: p for p in crio_pods(where, uppers)}
+    for c in storage.containers():
+        upper = storage.diff_dir(c.layer)
+        state = "running" if upper in uppers else "stopped"
+        pod = pods.get(c.id)
+        if pod is not None:
+            name = f"{pod.pod}/{pod.container}"
+            yield Entry("cri-o", "container", pod.namespace, name, c.id, state, c.image[:12], upper, pod.spec)
+        else:
+            yield Entry("podman", "container", "", c.name, c.id, state, c.image[:12], upper, f"podman:{c.name}")
+    for img in storage.images():
+        names = [str(n) for n in img.get("names") or ()]
+        iid = str(img.get("id", ""))
+        ref = names[0] if names else iid[:12]
+        yield Entry("podman", "image", "", ref, iid, "", ref, None, f"podman-image:{ref}")
+
+
+def _containerd(where: Where, tasks: set[tuple[str, str]], skip: set[tuple[str, str]]) -> Iterator[Entry]:
+    for ctrd in roots(where):
+        for ns in ctrd.all_namespaces():
+            if (ctrd.root, ns.name) not in skip:
+                yield from _namespace(ctrd, ns, tasks)
+
+
+def _namespace(ctrd: ContainerdRoot, ns: Namespace, tasks: set[tuple[str, str]]) -> Iterator[Entry]:
+    found = Found(ctrd, ns)
+    for c in ns.containers.values():
+        if c.labels.get(KIND_LABEL) == "sandbox" or c.snapshotter != SNAPSHOTTER or not c.snapshot_key:
+            continue  # a pod's pause container; no overlayfs layers (Docker's own runtime records have none)
+        state = "running" if (ns.name, c.id) in tasks else "stopped"
+        upper = upper_dir(found, c.snapshot_key)
+        image = short_ref(c.image)
+        pod = from_labels(c.labels) if ns.name == K8S_NAMESPACE else None
+        nerd = name_of(c.labels)
+        if pod is not None:
+            spec = f"k8s:{pod[0]}/{pod[1]}/{pod[2]}"
+            yield Entry("k8s", "container", pod[0], f"{pod[1]}/{pod[2]}", c.id, state, image, upper, spec)
+        elif nerd is not None:
+            spec = f"nerdctl:{ns.name}/{nerd}"
+            yield Entry("nerdctl", "container", ns.name, nerd, c.id, state, image, upper, spec)
+        else:
+            spec = f"containerd:{ns.name}/{c.id}"
+            yield Entry("containerd", "container", ns.name, c.id, c.id, state, image, upper, spec)
+    for img in ns.images.values():
+        spec = f"containerd-image:{ns.name}/{img.name}"
+        yield Entry("containerd", "image", ns.name, img.name, img.digest, "", img.name, None, spec)
+
+
+def upper_size(path: str | None) -> int | None:
+    """Bytes of the files in a writable layer (each inode once; whiteouts and dirs count nothing); None when a
+    dir of it cannot be read. Entries that vanish while it is added up (a running container) are skipped."""
+    if path is None:
+        return None
+    total = 0
+    seen: set[int] = set()
+    pending = [path]
+    while pending:
+        try:
+            it = os.scandir(pending.pop())
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        with it:
+            for entry in it:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    return None
+                if stat.S_ISDIR(st.st_mode):
+                    pending.append(entry.path)
+                elif st.st_nlink == 1 or st.st_ino not in seen:
+                    seen.add(st.st_ino)
+                    total += st.st_size
+    return total

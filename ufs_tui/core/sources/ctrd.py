@@ -1,0 +1,358 @@
+"""containerd's own records, read from its root without the daemon (containerd 1.6 to 2.x).
+
+Under the root (default ``/var/lib/containerd``; Docker's own containerd: ``DATA_ROOT/containerd/daemon``):
+
+* ``io.containerd.metadata.v1.bolt/meta.db`` (bbolt): ``v1/<namespace>/containers/<id>`` (``image``,
+  ``snapshotter``, ``snapshotKey``, ``labels/``), ``v1/<namespace>/images/<name>`` (``target/{digest,
+  mediatype,size}``, ``labels/``), ``v1/<namespace>/snapshots/<snapshotter>/<key>`` (``name``: the key in the
+  snapshotter's own db, ``<namespace>/<N>/<key>``; ``parent``: the parent's key in this namespace);
+* ``io.containerd.snapshotter.v1.overlayfs/metadata.db`` (bbolt): ``v1/snapshots/<name>`` (``id``: uvarint,
+  ``kind``: one byte, 1 view, 2 active, 3 committed; ``parent``: the parent's name), the layer dirs being
+  ``io.containerd.snapshotter.v1.overlayfs/snapshots/<id>/{fs,work}``;
+* ``io.containerd.content.v1.content/blobs/sha256/<hex>``: image indexes, manifests and configs.
+
+An active snapshot mounts as overlay ``upperdir=<id>/fs,workdir=<id>/work,lowerdir=<parents' fs, nearest
+first>``; a view or a committed one as its own and its parents' ``fs``, read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import StackError
+from ..stack import Stack
+from .bbolt import Bucket, view
+
+META_DB = "io.containerd.metadata.v1.bolt/meta.db"
+SNAPSHOTTER = "overlayfs"
+SNAPSHOTTER_DIR = "io.containerd.snapshotter.v1.overlayfs"
+SNAPSHOTTER_DB = SNAPSHOTTER_DIR + "/metadata.db"
+BLOBS = "io.containerd.content.v1.content/blobs"
+
+KINDS = {1: "view", 2: "active", 3: "committed"}
+
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
+
+
+@dataclass(frozen=True)
+class Container:
+    namespace: str
+    id: str
+    image: str
+    snapshotter: str
+    snapshot_key: str
+    labels: dict[str, str] = field(default_factory=dict, compare=False)
+    created: float = 0.0  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Image:
+    namespace: str
+    name: str
+    digest: str
+    media_type: str
+    labels: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot: its key in the namespace, and where the overlayfs snapshotter keeps it."""
+
+    key: str
+    parent: str | None  # the parent's key in the same namespace
+    id: str  # the dir under snapshots/
+    kind: str  # view | active | committed | unknown
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A snapshot as the overlayfs snapshotter records it (its own db)."""
+
+    id: str  # the dir under snapshots/
+    kind: str  # view | active | committed | unknown
+    parent: str | None  # the parent's name in the snapshotter's db
+    size: int | None  # bytes the layer's files use, recorded when it was committed
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """What a namespace holds: containers, images and the overlayfs snapshotter's snapshots."""
+
+    name: str
+    containers: dict[str, Container]
+    images: dict[str, Image]
+    snapshots: dict[str, tuple[str, str | None]]  # key -> (name in the snapshotter's db, parent key)
+
+
+def uvarint(data: bytes) -> int | None:
+    """Go's binary.Uvarint: None when ``data`` does not hold one."""
+    value = shift = 0
+    for i, b in enumerate(data[:10]):
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value if i < 9 or b <= 1 else None
+        shift += 7
+    return None
+
+
+def varint(data: bytes) -> int | None:
+    """Go's binary.Varint (zig-zag): None when ``data`` does not hold one."""
+    u = uvarint(data)
+    if u is None:
+        return None
+    return ~(u >> 1) if u & 1 else u >> 1
+
+
+def go_time(data: bytes | None) -> float:
+    """Go's time.MarshalBinary (version 1 or 2: seconds since year 1, nanoseconds, zone) as a Unix time."""
+    if not data or len(data) < 15 or data[0] not in (1, 2):
+        return 0.0
+    seconds = int.from_bytes(data[1:9], "big", signed=True) - 62135596800
+    return seconds + int.from_bytes(data[9:13], "big") / 1e9
+
+
+def _text(b: bytes | None) -> str:
+    return os.fsdecode(b) if b is not None else ""
+
+
+def _labels(bkt: Bucket | None) -> dict[str, str]:
+    if bkt is None:
+        return {}
+    return {_text(k): _text(v) for k, v in bkt.items() if isinstance(v, bytes)}
+
+
+class ContainerdRoot:
+    """One containerd root on disk. Every read is a consistent snapshot of the bbolt files (no lock taken)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.meta_db = posixpath.join(root, META_DB)
+        self.snapshotter_db = posixpath.join(root, SNAPSHOTTER_DB)
+        self._backend: dict[str, Backend] | None = None
+        if not os.path.exists(self.meta_db):
+            try:
+                os.stat(root)
+            except PermissionError:
+                raise StackError(root, "permission denied reading the containerd root (run as root)") from None
+            except OSError:
+                raise StackError(root, "no such containerd root (see --containerd-root)") from None
+            raise StackError(root, f"not a containerd root: no {META_DB} (see --containerd-root)")
+
+    def snapshot_dir(self, snapshot_id: str) -> str:
+        return posixpath.join(self.root, SNAPSHOTTER_DIR, "snapshots", snapshot_id)
+
+    # ------------------------------------------------------------------ metadata
+    def namespaces(self) -> list[str]:
+        def read(root: Bucket) -> list[str]:
+            v1 = root.bucket(b"v1")
+            return [_text(k) for k, _ in v1.buckets()] if v1 is not None else []
+
+        return view(self.meta_db, read)
+
+    def namespace(self, name: str) -> Namespace:
+        """Everything of one namespace (containers, images, overlayfs snapshots); empty if it does not exist."""
+        return view(self.meta_db, lambda root: _read_namespace(root, name))
+
+    def all_namespaces(self) -> list[Namespace]:
+        def read(root: Bucket) -> list[Namespace]:
+            v1 = root.bucket(b"v1")
+            if v1 is None:
+                return []
+            return [_read_namespace(root, _text(k)) for k, _ in v1.buckets()]
+
+        return view(self.meta_db, read)
+
+    def snapshots(self) -> dict[str, Backend]:
+        """The overlayfs snapshotter's own records by name (read once per ContainerdRoot)."""
+        if self._backend is None:
+            exists = os.path.exists(self.snapshotter_db)
+            self._backend = view(self.snapshotter_db, _read_snapshotter) if exists else {}
+        return self._backend
+
+    # ------------------------------------------------------------------ content
+    def blob(self, digest: str, limit: int = 16 << 20) -> Any:
+        """A JSON blob of the content store (index, manifest or config), or None if it is missing or not JSON."""
+        algo, _, hexpart = digest.partition(":")
+        if not hexpart or "/" in hexpart or "/" in algo:
+            return None
+        path = posixpath.join(self.root, BLOBS, algo, hexpart)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+        except OSError:
+            return None
+        if len(data) > limit:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+
+
+def _read_namespace(root: Bucket, name: str) -> Namespace:
+    ns = root.bucket(b"v1", os.fsencode(name))
+    if ns is None:
+        return Namespace(name, {}, {}, {})
+    containers: dict[str, Container] = {}
+    for key, bkt in _buckets(ns.bucket(b"containers")):
+        cid = _text(key)
+        containers[cid] = Container(
+            name,
+            cid,
+            _text(bkt.get(b"image")),
+            _text(bkt.get(b"snapshotter")),
+            _text(bkt.get(b"snapshotKey")),
+            _labels(bkt.bucket(b"labels")),
+            go_time(bkt.get(b"createdat")),
+        )
+    images: dict[str, Image] = {}
+    for key, bkt in _buckets(ns.bucket(b"images")):
+        target = bkt.bucket(b"target")
+        if target is None:
+            continue
+        iname = _text(key)
+        images[iname] = Image(
+            name, iname, _text(target.get(b"digest")), _text(target.get(b"mediatype")), _labels(bkt.bucket(b"labels"))
+        )
+    snapshots: dict[str, tuple[str, str | None]] = {}
+    for key, bkt in _buckets(ns.bucket(b"snapshots", SNAPSHOTTER.encode())):
+        parent = bkt.get(b"parent")
+        snapshots[_text(key)] = (_text(bkt.get(b"name")), _text(parent) if parent else None)
+    return Namespace(name, containers, images, snapshots)
+
+
+def _buckets(bkt: Bucket | None) -> Iterator[tuple[bytes, Bucket]]:
+    return bkt.buckets() if bkt is not None else iter(())
+
+
+def _read_snapshotter(root: Bucket) -> dict[str, Backend]:
+    out: dict[str, Backend] = {}
+    for key, bkt in _buckets(root.bucket(b"v1", b"snapshots")):
+        sid = uvarint(bkt.get(b"id") or b"")
+        kind = bkt.get(b"kind") or b""
+        parent = bkt.get(b"parent")
+        size = varint(bkt.get(b"size") or b"")
+        out[_text(key)] = Backend(
+            str(sid) if sid is not None else "",
+            KINDS.get(kind[0], "unknown") if len(kind) == 1 else "unknown",
+            _text(parent) if parent else None,
+            size if size is not None and size >= 0 else None,
+        )
+    return out
+
+
+# ---------------------------------------------------------------------- stacks of snapshots
+def snapshot_chain(ctrd: ContainerdRoot, ns: Namespace, key: str) -> list[Snapshot]:
+    """Snapshot ``key`` of namespace ``ns`` and its parents, nearest first, each with its dir id and kind."""
+    backend = ctrd.snapshots()
+    out: list[Snapshot] = []
+    seen: set[str] = set()
+    cur: str | None = key
+    while cur is not None:
+        if cur in seen:
+            raise StackError(ctrd.meta_db, f"snapshot parents of {key} loop (the metadata is damaged)")
+        rec = ns.snapshots.get(cur)
+        if rec is None:
+            what = "snapshot" if not out else f"parent snapshot of {out[-1].key}"
+            raise StackError(
+                ctrd.meta_db, f"{what} {cur} is not in namespace {ns.name} (removed since, or never unpacked)"
+            )
+        name, parent = rec
+        rec_b = backend.get(name)
+        if rec_b is None or not rec_b.id:
+            raise StackError(ctrd.snapshotter_db, f"snapshot {cur} ({name}) is not in the overlayfs snapshotter's db")
+        out.append(Snapshot(cur, parent, rec_b.id, rec_b.kind, rec_b.size))
+        seen.add(cur)
+        cur = parent
+    return out
+
+
+def chain_stack(ctrd: ContainerdRoot, chain: list[Snapshot]) -> Stack:
+    """The stack containerd mounts for the top of ``chain``: an active snapshot on top is the upper."""
+    for snap in chain:
+        fs = posixpath.join(ctrd.snapshot_dir(snap.id), "fs")
+        if not os.path.isdir(fs):
+            try:
+                os.stat(posixpath.dirname(fs))
+            except PermissionError:
+                raise StackError(fs, "permission denied reading the containerd root (run as root)") from None
+            except OSError:
+                pass
+            raise StackError(
+                fs,
+                f"the dir of snapshot {snap.key} is gone (garbage-collected or removed while the metadata still "
+                "names it); list what exists with 'ufs-tui ps'",
+            )
+    top = chain[0]
+    if top.kind == "active":
+        lowers = [posixpath.join(ctrd.snapshot_dir(s.id), "fs") for s in chain[1:]]
+        work = posixpath.join(ctrd.snapshot_dir(top.id), "work")
+        return Stack.build(
+            lowers, upper=posixpath.join(ctrd.snapshot_dir(top.id), "fs"), work=work if os.path.isdir(work) else None
+        )
+    return Stack.build([posixpath.join(ctrd.snapshot_dir(s.id), "fs") for s in chain])
+
+
+# ---------------------------------------------------------------------- images
+@dataclass(frozen=True)
+class ImageConfig:
+    """An image's config as the content store holds it: its layers bottom first, and the steps that made them."""
+
+    manifest: str  # digest of the platform manifest
+    config: str  # digest of the config (the image id in Docker's graph-driver terms)
+    diff_ids: tuple[str, ...]
+    chain_ids: tuple[str, ...]
+    steps: tuple[str | None, ...]
+
+
+def image_config(ctrd: ContainerdRoot, ns: Namespace, image: Image) -> ImageConfig:
+    """The config of ``image`` for this host: of an index, the manifest whose layers are unpacked in ``ns``
+    (else the first for this platform)."""
+    from .common import history_steps
+    from .docker import chain_ids
+
+    manifest_digest = _platform_manifest(ctrd, ns, image.digest, image.media_type)
+    manifest = ctrd.blob(manifest_digest)
+    cfg_digest = manifest.get("config", {}).get("digest") if isinstance(manifest, dict) else None
+    cfg = ctrd.blob(str(cfg_digest)) if isinstance(cfg_digest, str) else None
+    if not isinstance(cfg, dict):
+        raise StackError(
+            posixpath.join(ctrd.root, BLOBS),
+            f"the config of image {image.name} is missing from the content store (was it pulled completely?)",
+        )
+    rootfs = cfg.get("rootfs") if isinstance(cfg.get("rootfs"), dict) else {}
+    assert isinstance(rootfs, dict)
+    diff_ids = tuple(str(d) for d in rootfs.get("diff_ids") or [] if isinstance(d, str))
+    return ImageConfig(
+        manifest_digest, str(cfg_digest), diff_ids, tuple(chain_ids(list(diff_ids))), tuple(history_steps(cfg))
+    )
+
+
+def _platform_manifest(ctrd: ContainerdRoot, ns: Namespace, digest: str, media_type: str) -> str:
+    if media_type not in INDEX_TYPES:
+        return digest
+    index = ctrd.blob(digest)
+    entries = [m for m in (index.get("manifests") or []) if isinstance(m, dict)] if isinstance(index, dict) else []
+    candidates = [m for m in entries if m.get("mediaType") in MANIFEST_TYPES and isinstance(m.get("digest"), str)]
+    if not candidates:
+        raise StackError(digest, "image index without a manifest this host can use (missing from the content store?)")
+    for m in candidates:  # the one that was unpacked here
+        try:
+            cfg = image_config(ctrd, ns, Image(ns.name, digest, m["digest"], m["mediaType"]))
+        except StackError:
+            continue
+        if cfg.chain_ids and cfg.chain_ids[-1] in ns.snapshots:
+            return str(m["digest"])
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    for m in candidates:
+        plat = m.get("platform") if isinstance(m.get("platform"), dict) else {}
+        if isinstance(plat, dict) and plat.get("os") == "linux" and plat.get("architecture") == arch:
+            return str(m["digest"])
+    return str(candidates[0]["digest"])

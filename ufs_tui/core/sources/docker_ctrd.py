@@ -1,0 +1,82 @@
+"""Docker's containerd image store (the default of Docker 29 on fresh installs), read without the daemon.
+
+The layers are snapshots of containerd's overlayfs snapshotter in namespace ``moby`` (``docker info``'s
+``Containerd.Namespaces.Containers``), in Docker's own containerd (root ``DATA_ROOT/containerd/daemon``) or
+in the host's containerd when dockerd uses that one (see :func:`.engines.docker_containerd_root`). A
+container's snapshot key is its ID; its parent is the committed ``<ID>-init`` (``.dockerenv``, ``/etc/hosts``,
+...), whose parent is the image's top layer (its ChainID). The parent links are followed rather than the
+image's layer list, since a legacy-builder image's layers can sit on a build container's init snapshot.
+Names come from ``DATA_ROOT/containers/<ID>/config.v2.json`` (:func:`.docker.containers`).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+from ..errors import StackError
+from ..stack import Stack
+from .common import SEP, id_list, no_such_tag
+from .containerd import Found, container_stack, image_stack, match_image
+from .ctrd import META_DB, ContainerdRoot
+from .docker import Container
+from .engines import DockerPlace, Where, docker_containerd_root
+
+HUB = "docker.io/library/"
+
+
+def short_ref(name: str) -> str:
+    """``docker.io/library/x:1`` -> ``x:1`` (how Docker shows a Docker Hub image's name)."""
+    name = name.removeprefix(HUB)
+    return name.removeprefix("docker.io/")
+
+
+class ContainerdStore:
+    """The containerd namespace that holds one Docker data root's images and containers."""
+
+    def __init__(self, where: Where, place: DockerPlace) -> None:
+        self.root = docker_containerd_root(where, place)
+        self.path = where.host.path(self.root)
+        self.namespace = place.info.namespace if place.info else "moby"
+        self.data_root = place.root
+
+    @classmethod
+    def if_present(cls, where: Where, place: DockerPlace) -> ContainerdStore | None:
+        """The store, where Docker keeps images or layers in it (a Docker on the overlay2 driver has a
+        namespace there too, for its running containers, but no snapshots)."""
+        store = cls(where, place)
+        if not os.path.exists(posixpath.join(store.path, META_DB)):
+            return None
+        ns = store.found().ns
+        return store if ns.images or ns.snapshots else None
+
+    def found(self) -> Found:
+        ctrd = ContainerdRoot(self.path)
+        return Found(ctrd, ctrd.namespace(self.namespace))
+
+    def container_stack(self, c: Container) -> Stack:
+        found = self.found()
+        if c.id not in found.ns.snapshots:
+            raise StackError(
+                c.name,
+                f"container {c.id[:12]} has no snapshot in namespace {self.namespace} of the containerd root "
+                f"{self.root} (removed since? if dockerd uses another containerd, give its root: --containerd-root)",
+            )
+        image = next((i.name for i in found.ns.images.values() if i.digest == c.image), "")
+        ids = id_list([("container", c.id)])
+        return container_stack(found, c.id, f"container {c.name} writable layer{SEP}{ids}", image)
+
+    def open_image(self, ref: str) -> Stack:
+        found = self.found()
+        hits = match_image(found.ctrd, found.ns, ref)
+        if len(hits) > 1:
+            shown = ", ".join(short_ref(h.image.name) for h in hits if h.image)
+            raise StackError(ref, f"ambiguous image id prefix ({len(hits)} match: {shown})")
+        if not hits:
+            names = [short_ref(n) for n in found.ns.images if not n.startswith("moby-dangling@")]
+            bare = ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref
+            if bare:
+                raise no_such_tag(ref, short_ref(ref), names)
+            listed = ", ".join(sorted(names)[:12]) or "none"
+            raise StackError(ref, f"no such image in Docker's containerd image store (images: {listed})")
+        return image_stack(hits[0])

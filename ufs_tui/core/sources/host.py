@@ -1,0 +1,125 @@
+"""The host whose engines are read: this machine, or one whose ``/`` is mounted at ``--host-root DIR``.
+
+Inside ``kubectl debug node/NAME`` (the node's ``/`` at ``/host``) or a container started with the host's
+``/`` mounted, every path an engine records names a *host* path: its data root, the layer paths in the
+host's mount table, the roots in its config files, the arguments of its processes. :meth:`Host.path` maps
+such a path to where it is here, resolving symlinks inside DIR the way the host would (an absolute link
+points into DIR again, never out of it), so ``/var/lib/docker -> /data/docker`` works as on the host.
+
+:func:`engine_processes` reads the command lines of running engine daemons (dockerd, containerd) from the
+host's ``/proc``, where it can be seen: with ``--host-root``, ``DIR/proc`` or, in a pod with ``hostPID``,
+this ``/proc`` when its PID 1 is not in our mount namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+
+from ..errors import StackError
+
+_MAX_LINKS = 40
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where the host's ``/`` is (``"/"``: ufs-tui runs on the host itself)."""
+
+    root: str = "/"
+
+    @property
+    def local(self) -> bool:
+        return self.root == "/"
+
+    def path(self, host_path: str) -> str:
+        """Where ``host_path`` (absolute on the host) is here. Symlinks under the host root are followed as the
+        host follows them; a path that does not exist is joined as it is."""
+        if self.local:
+            return host_path
+        root = self.root.rstrip("/")
+        pending = [p for p in host_path.split("/") if p]
+        done: list[str] = []
+        links = 0
+        while pending:
+            name = pending.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                if done:
+                    done.pop()
+                continue
+            here = root + "/" + "/".join([*done, name])
+            try:
+                target = os.readlink(here)
+            except OSError:  # not a symlink, or nothing there: taken as it is
+                done.append(name)
+                continue
+            links += 1
+            if links > _MAX_LINKS:
+                raise StackError(host_path, f"too many levels of symbolic links under the host root {self.root}")
+            if target.startswith("/"):
+                done = []
+            pending = [p for p in target.split("/") if p] + pending
+        return root + "/" + "/".join(done)
+
+    def proc(self) -> str | None:
+        """The host's ``/proc`` as seen here, or None when the host's processes cannot be seen."""
+        if self.local:
+            return "/proc"
+        mine = _mount_ns("/proc/self")
+        for proc in (posixpath.join(self.root.rstrip("/"), "proc"), "/proc"):
+            ns = _mount_ns(posixpath.join(proc, "1"))
+            if ns is not None and ns != mine:  # PID 1 there is not ours: the host's init
+                return proc
+        return None
+
+    def mountinfo(self) -> str | None:
+        """The host's mount table (the one its container mounts are in), or None when it cannot be read here."""
+        if self.local:
+            return "/proc/self/mountinfo"
+        proc = self.proc()
+        return posixpath.join(proc, "1", "mountinfo") if proc else None
+
+
+def _mount_ns(proc_pid: str) -> str | None:
+    try:
+        return os.readlink(posixpath.join(proc_pid, "ns", "mnt"))
+    except OSError:
+        return None
+
+
+def engine_processes(host: Host, names: tuple[str, ...]) -> list[list[str]]:
+    """The argv of every running process whose program is one of ``names`` (``dockerd``, ``containerd``)."""
+    proc = host.proc()
+    if proc is None:
+        return []
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return []
+    out = []
+    for pid in pids:
+        try:
+            with open(posixpath.join(proc, pid, "cmdline"), "rb") as f:
+                raw = f.read(65536)
+        except OSError:  # gone, or not ours to read
+            continue
+        argv = [os.fsdecode(a) for a in raw.split(b"\0")]
+        if argv and argv[-1] == "":
+            argv.pop()
+        if argv and posixpath.basename(argv[0]) in names:
+            out.append(argv)
+    return out
+
+
+def flag_value(argv: list[str], *flags: str) -> str | None:
+    """The value of the last ``--flag VALUE`` or ``--flag=VALUE`` in ``argv`` (Go's flag syntax)."""
+    found = None
+    for i, arg in enumerate(argv):
+        for flag in flags:
+            if arg == flag and i + 1 < len(argv):
+                found = argv[i + 1]
+            elif arg.startswith(flag + "="):
+                found = arg[len(flag) + 1 :]
+    return found
