@@ -62,3 +62,8 @@ def human_size(n: int) -> str:
             return f"{int(size)}{unit}" if unit == "B" else f"{size:.1f}{unit}"
         size /= 1024
     return f"{n}B"  # pragma: no cover
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 lower``, ``2 lowers``, ``0 lowers`` (``words``: a plural that is not ``word + "s"``)."""
+    return f"{n} {word if n == 1 else words or word + 's'}"

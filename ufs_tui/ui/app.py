@@ -31,7 +31,7 @@ from textual.widgets import Footer, OptionList, Static, Tree
 from textual.worker import Worker, get_current_worker
 
 from ..core.content import is_dir
-from ..core.display import printable
+from ..core.display import plural, printable
 from ..core.errors import UfsError
 from ..core.layers_ops import Plan, commit, commit_remount, fresh_sibling, plan_commit, plan_squash, squash
 from ..core.layerstats import LayerCounts, layer_counts, stack_to_json
@@ -1026,7 +1026,7 @@ class UfsApp(App[int]):
                 bits.append("  no change yet" if self.last_change is None else "  last change —", style="dim")
             else:
                 stamp = time.strftime("%H:%M:%S", time.localtime(self.last_change))
-                bits.append(f"  last change {stamp} ({self.change_events} events)", style="dim")
+                bits.append(f"  last change {stamp} ({plural(self.change_events, 'event')})", style="dim")
         else:
             bits.append("○ not watching", style="dim")
         if self.flt.changes_only:

@@ -35,6 +35,8 @@ SNAPSHOTTER_DB = SNAPSHOTTER_DIR + "/metadata.db"
 BLOBS = "io.containerd.content.v1.content/blobs"
 
 KINDS = {1: "view", 2: "active", 3: "committed"}
+SCHEMA_VERSIONS = (1, 2, 3, 4)  # v1/version: 3 in containerd 1.6, 4 in 2.x (each a migration of the one before)
+UPGRADE = "fix: a newer ufs-tui may read it"
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
@@ -149,25 +151,37 @@ class ContainerdRoot:
         return posixpath.join(self.root, SNAPSHOTTER_DIR, "snapshots", snapshot_id)
 
     # ------------------------------------------------------------------ metadata
-    def namespaces(self) -> list[str]:
-        def read(root: Bucket) -> list[str]:
-            v1 = root.bucket(b"v1")
-            return [_text(k) for k, _ in v1.buckets()] if v1 is not None else []
-
-        return view(self.meta_db, read)
-
     def namespace(self, name: str) -> Namespace:
         """Everything of one namespace (containers, images, overlayfs snapshots); empty if it does not exist."""
-        return view(self.meta_db, lambda root: _read_namespace(root, name))
+
+        def read(root: Bucket) -> Namespace:
+            v1 = self._v1(root)
+            return _read_namespace(v1, name) if v1 is not None else Namespace(name, {}, {}, {})
+
+        return view(self.meta_db, read)
 
     def all_namespaces(self) -> list[Namespace]:
         def read(root: Bucket) -> list[Namespace]:
-            v1 = root.bucket(b"v1")
-            if v1 is None:
-                return []
-            return [_read_namespace(root, _text(k)) for k, _ in v1.buckets()]
+            v1 = self._v1(root)
+            return [_read_namespace(v1, _text(k)) for k, _ in v1.buckets()] if v1 is not None else []
 
         return view(self.meta_db, read)
+
+    def _v1(self, root: Bucket) -> Bucket | None:
+        """The schema's root bucket (None in a database containerd has not written to), if its layout is known."""
+        v1 = root.bucket(b"v1")
+        if v1 is None:
+            if any(True for _ in root.keys()):
+                raise StackError(self.meta_db, f"no 'v1' bucket: a layout ufs-tui does not know ({UPGRADE})")
+            return None
+        version = varint(v1.get(b"version") or b"")
+        if version is not None and version > SCHEMA_VERSIONS[-1]:
+            raise StackError(
+                self.meta_db,
+                f"containerd metadata schema version {version}, newer than ufs-tui knows "
+                f"({', '.join(map(str, SCHEMA_VERSIONS))}: containerd 1.x and 2.x) ({UPGRADE})",
+            )
+        return v1
 
     def snapshots(self) -> dict[str, Backend]:
         """The overlayfs snapshotter's own records by name (read once per ContainerdRoot)."""
@@ -196,8 +210,8 @@ class ContainerdRoot:
             return None
 
 
-def _read_namespace(root: Bucket, name: str) -> Namespace:
-    ns = root.bucket(b"v1", os.fsencode(name))
+def _read_namespace(v1: Bucket, name: str) -> Namespace:
+    ns = v1.bucket(os.fsencode(name))
     if ns is None:
         return Namespace(name, {}, {}, {})
     containers: dict[str, Container] = {}

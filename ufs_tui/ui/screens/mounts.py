@@ -23,7 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...core.display import printable
+from ...core.display import plural, printable
 from ...core.errors import StackError
 from ...core.sources import OverlayMount, host_mounts, list_overlay_mounts, open_mount, open_source, where_from
 from ...core.sources.catalog import Entry, gather
@@ -40,7 +40,7 @@ def mount_prompt(m: OverlayMount) -> Text:
         owner += f" {m.container}"
     line.append(f"  [{printable(owner)}]", style=Style(color="cyan" if m.engine else None, dim=not m.engine))
     n = len(m.lowers)
-    bits = [f"{n} lower{'s' if n != 1 else ''}"]
+    bits = [plural(n, "lower")]
     if m.data_layers:
         bits.append(f"{len(m.data_layers)} data")
     bits.append(f"upper {printable(m.upper)}" if m.upper else "read-only (no upper)")
@@ -144,17 +144,18 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
             entries, notes = [], [str(e)]
         call_back(app, self._show_entries, entries, notes)
 
+    def _fill(self, list_id: str, prompts: list[Text]) -> None:
+        ol = self.query_one(list_id, OptionList)
+        ol.clear_options()
+        ol.add_options([Option(p, id=str(i)) for i, p in enumerate(prompts)])
+        if prompts:
+            ol.highlighted = 0
+
     def _show_entries(self, entries: list[Entry], notes: list[str]) -> None:
         self.entries = entries
-        ol = self.query_one("#entry-list", OptionList)
-        ol.clear_options()
-        ol.add_options([Option(entry_prompt(e), id=str(i)) for i, e in enumerate(entries)])
-        if entries:
-            ol.highlighted = 0
+        self._fill("#entry-list", [entry_prompt(e) for e in entries])
         n = sum(e.kind == "container" for e in entries)
-        words = Text(
-            f"{n} container{'s' if n != 1 else ''}, {len(entries) - n} image{'s' if len(entries) - n != 1 else ''}"
-        )
+        words = Text(f"{plural(n, 'container')}, {plural(len(entries) - n, 'image')}")
         if notes:
             words.append(" · " + printable(notes[0]), style="red")
         self.query_one("#entries-status", Static).update(words)
@@ -172,15 +173,11 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
 
     def _show(self, mounts: list[OverlayMount], error: str | None) -> None:
         self.mounts = mounts
-        ol = self.query_one("#mount-list", OptionList)
-        ol.clear_options()
-        ol.add_options([Option(mount_prompt(m), id=str(i)) for i, m in enumerate(mounts)])
-        if mounts:
-            ol.highlighted = 0
+        self._fill("#mount-list", [mount_prompt(m) for m in mounts])
         if error:
             words = Text(printable(error), style="red")
         elif mounts:
-            words = Text(f"{len(mounts)} overlay mount{'s' if len(mounts) != 1 else ''}", style="dim")
+            words = Text(plural(len(mounts), "overlay mount"), style="dim")
         else:
             words = Text("no overlay mounts on this host", style="dim")
         self.query_one("#mounts-status", Static).update(words)

@@ -1,0 +1,118 @@
+"""ctrd.py on containerd roots written by the tests' bbolt writer: layouts and damage the real engines (tested
+in tests/engines) do not make on demand: a newer schema, loops and holes in the snapshot parents, a snapshot
+dir removed under its record."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.boltwriter import Tree, write_db
+from ufs_tui.core.errors import StackError
+from ufs_tui.core.sources.containerd import open_container, open_image
+from ufs_tui.core.sources.ctrd import META_DB, SNAPSHOTTER_DB, ContainerdRoot, go_time, uvarint, varint
+from ufs_tui.core.sources.engines import Where
+
+
+def zigzag(n: int) -> bytes:
+    u = n * 2 if n >= 0 else -n * 2 - 1
+    out = bytearray()
+    while u >= 0x80:
+        out.append(u & 0x7F | 0x80)
+        u >>= 7
+    out.append(u)
+    return bytes(out)
+
+
+def make_root(base: str, version: int = 4, chain: list[tuple[str, str | None, int, int]] | None = None) -> str:
+    """A containerd root with namespace ``ns``: snapshots (key, parent key, id, kind), a container ``c1`` on the
+    first of them, and their dirs."""
+    chain = chain or [("c1", "l2", 3, 2), ("l2", "l1", 2, 3), ("l1", None, 1, 3)]
+    meta_snaps: Tree = {}
+    backend: Tree = {}
+    for key, parent, sid, kind in chain:
+        name = f"ns/{sid}/{key}".encode()
+        meta_snaps[key.encode()] = {b"name": name, **({b"parent": parent.encode()} if parent else {})}
+        rec: Tree = {b"id": bytes([sid]), b"kind": bytes([kind]), b"size": zigzag(100 * sid)}
+        if parent:
+            rec[b"parent"] = next((f"ns/{s}/{k}" for k, _, s, _ in chain if k == parent), "ns/9/gone").encode()
+        backend[name] = rec
+        for sub in ("fs", "work"):
+            os.makedirs(f"{base}/io.containerd.snapshotter.v1.overlayfs/snapshots/{sid}/{sub}", exist_ok=True)
+    container: Tree = {b"image": b"", b"snapshotter": b"overlayfs", b"snapshotKey": b"c1", b"labels": {b"a": b"b"}}
+    meta: Tree = {
+        b"v1": {
+            b"version": zigzag(version),
+            b"ns": {b"containers": {b"c1": container}, b"snapshots": {b"overlayfs": meta_snaps}},
+        }
+    }
+    os.makedirs(os.path.dirname(f"{base}/{META_DB}"))
+    write_db(f"{base}/{META_DB}", meta)
+    write_db(f"{base}/{SNAPSHOTTER_DB}", {b"v1": {b"snapshots": backend}})
+    return base
+
+
+def snap_dir(root: str, sid: int) -> str:
+    return f"{root}/io.containerd.snapshotter.v1.overlayfs/snapshots/{sid}/fs"
+
+
+def test_a_container_stack_follows_the_parents(tmp_path: os.PathLike[str]) -> None:
+    root = make_root(os.fspath(tmp_path))
+    stack = open_container("ns/c1", Where(containerd_root=root))
+    assert stack.upper is not None and stack.upper.path == snap_dir(root, 3)
+    assert stack.work == f"{root}/io.containerd.snapshotter.v1.overlayfs/snapshots/3/work"
+    assert [la.path for la in stack.lowers] == [snap_dir(root, 2), snap_dir(root, 1)]
+    assert stack == open_container("c1", Where(containerd_root=root))  # the only one: no namespace needed
+    ns = ContainerdRoot(root).namespace("ns")
+    assert ns.containers["c1"].labels == {"a": "b"}
+    assert ContainerdRoot(root).snapshots()["ns/2/l2"].size == 200  # a signed (zig-zag) varint
+
+
+def test_a_newer_schema_is_refused_with_a_fix(tmp_path: os.PathLike[str]) -> None:
+    root = make_root(os.fspath(tmp_path), version=5)
+    with pytest.raises(StackError, match=r"schema version 5, newer than ufs-tui knows .*fix: a newer ufs-tui"):
+        open_container("ns/c1", Where(containerd_root=root))
+
+
+def test_no_v1_bucket_is_an_unknown_layout(tmp_path: os.PathLike[str]) -> None:
+    root = os.fspath(tmp_path)
+    os.makedirs(os.path.dirname(f"{root}/{META_DB}"))
+    write_db(f"{root}/{META_DB}", {b"v2": {b"ns": {}}})
+    with pytest.raises(StackError, match="no 'v1' bucket: a layout ufs-tui does not know"):
+        ContainerdRoot(root).all_namespaces()
+
+
+def test_parent_loop_and_missing_parent(tmp_path: os.PathLike[str]) -> None:
+    loop = make_root(f"{tmp_path}/loop", chain=[("c1", "l1", 2, 2), ("l1", "c1", 1, 3)])
+    with pytest.raises(StackError, match="snapshot parents of c1 loop"):
+        open_container("ns/c1", Where(containerd_root=loop))
+    hole = make_root(f"{tmp_path}/hole", chain=[("c1", "gone", 2, 2)])
+    with pytest.raises(StackError, match="parent snapshot of c1 gone is not in namespace ns"):
+        open_container("ns/c1", Where(containerd_root=hole))
+
+
+def test_a_garbage_collected_snapshot_dir(tmp_path: os.PathLike[str]) -> None:
+    root = make_root(os.fspath(tmp_path))
+    os.rename(snap_dir(root, 2), snap_dir(root, 2) + ".gone")
+    with pytest.raises(StackError, match="the dir of snapshot l2 is gone .garbage-collected"):
+        open_container("ns/c1", Where(containerd_root=root))
+
+
+def test_names_that_match_nothing_or_several(tmp_path: os.PathLike[str]) -> None:
+    root = make_root(os.fspath(tmp_path))
+    with pytest.raises(StackError, match=r"no such containerd container \(namespaces: ns;"):
+        open_container("nope", Where(containerd_root=root))
+    with pytest.raises(StackError, match=r"no such containerd image \(namespaces: ns;"):
+        open_image("ns/busybox", Where(containerd_root=root))
+    with pytest.raises(StackError, match="no such containerd root"):
+        open_container("c1", Where(containerd_root=f"{root}/missing"))
+
+
+def test_go_encodings() -> None:
+    assert uvarint(b"\x96\x01") == 150 and uvarint(b"\x80") is None and uvarint(b"\xff" * 10 + b"\x01") is None
+    assert [varint(zigzag(n)) for n in (0, -1, 1, -64, 10**12)] == [0, -1, 1, -64, 10**12]
+    # 2026-12-07T00:00:00Z as time.MarshalBinary: version 1, seconds since year 1, nanoseconds, zone -1 (UTC)
+    secs = 1796601600 + 62135596800
+    assert go_time(b"\x01" + secs.to_bytes(8, "big") + (5 * 10**8).to_bytes(4, "big") + b"\xff\xff") == 1796601600.5
+    assert go_time(b"\x09" + bytes(14)) == 0.0 and go_time(None) == 0.0
