@@ -13,12 +13,13 @@ import posixpath
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 
 from ..errors import StackError
-from .containerd import Found, roots, running_tasks, upper_dir
+from .containerd import Found, find_roots, running_tasks, upper_dir
 from .ctrd import SNAPSHOTTER, ContainerdRoot, Namespace
 from .docker_ctrd import ContainerdStore, short_ref
-from .engines import DockerPlace, Where, docker_place, storage_root
+from .engines import Where, docker_place, storage_root
 from .k8s import K8S_NAMESPACE, KIND_LABEL, from_labels
 from .mountinfo import OverlayMount
 from .nerdctl import name_of
@@ -50,14 +51,13 @@ def gather(where: Where, mounts: list[OverlayMount], sizes: bool = True) -> Cata
     cat = Catalog([], [])
     uppers = {m.upper for m in mounts if m.upper}
     tasks = running_tasks(mounts)
-    place = docker_place(where)
     skip: set[tuple[str, str]] = set()
-    for name, step in (
-        ("Docker", lambda: _docker(where, place, skip)),
-        ("containers-storage", lambda: _storage(where, uppers)),
-        ("containerd", lambda: _containerd(where, tasks, skip)),
-    ):
-        _collect(cat, name, step)
+    _collect(cat, "Docker", lambda: _docker(where, skip))
+    _collect(cat, "containers-storage", lambda: _storage(where, uppers))
+    ctrds, errors = find_roots(where)
+    cat.notes += [f"containerd: {e}" for e in errors]
+    for ctrd in ctrds:  # one root that cannot be read leaves the others listed
+        _collect(cat, "containerd", partial(_containerd, ctrd, tasks, skip))
     if sizes:
         cat.entries = [replace(e, upper_size=upper_size(e.upper)) if e.upper else e for e in cat.entries]
     return cat
@@ -70,9 +70,10 @@ def _collect(cat: Catalog, engine: str, step: Callable[[], Iterator[Entry]]) -> 
         cat.notes.append(f"{engine}: {e}")
 
 
-def _docker(where: Where, place: DockerPlace, skip: set[tuple[str, str]]) -> Iterator[Entry]:
+def _docker(where: Where, skip: set[tuple[str, str]]) -> Iterator[Entry]:
     from .docker import DockerRoot, containers, has_graph_driver
 
+    place = docker_place(where)
     root = where.host.path(place.root)
     if not os.path.isdir(posixpath.join(root, "containers")):
         return
@@ -128,11 +129,10 @@ def _storage(where: Where, uppers: set[str]) -> Iterator[Entry]:
         yield Entry("podman", "image", "", ref, iid, "", ref, None, f"podman-image:{ref}")
 
 
-def _containerd(where: Where, tasks: set[tuple[str, str]], skip: set[tuple[str, str]]) -> Iterator[Entry]:
-    for ctrd in roots(where):
-        for ns in ctrd.all_namespaces():
-            if (ctrd.root, ns.name) not in skip:
-                yield from _namespace(ctrd, ns, tasks)
+def _containerd(ctrd: ContainerdRoot, tasks: set[tuple[str, str]], skip: set[tuple[str, str]]) -> Iterator[Entry]:
+    for ns in ctrd.all_namespaces():
+        if (ctrd.root, ns.name) not in skip:
+            yield from _namespace(ctrd, ns, tasks)
 
 
 def _namespace(ctrd: ContainerdRoot, ns: Namespace, tasks: set[tuple[str, str]]) -> Iterator[Entry]:

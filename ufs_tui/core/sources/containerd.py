@@ -69,20 +69,28 @@ class Found:
         return f"{self.ns.name}/{what}"
 
 
-def roots(where: Where) -> list[ContainerdRoot]:
-    """The containerd roots of the host that can be read (a root the user named must be readable)."""
-    out = []
-    daemons = containerd_daemons(where)
-    for d in daemons:
+def find_roots(where: Where) -> tuple[list[ContainerdRoot], list[StackError]]:
+    """The containerd roots of the host that can be read, and why the others cannot."""
+    out: list[ContainerdRoot] = []
+    errors: list[StackError] = []
+    for d in containerd_daemons(where):
         try:
             out.append(ContainerdRoot(where.host.path(d.root)))
-        except StackError:
-            if where.containerd_root:
-                raise
+        except StackError as e:
+            errors.append(e)
+    return out, errors
+
+
+def roots(where: Where) -> list[ContainerdRoot]:
+    """The containerd roots of the host that can be read; a root the user named must be readable, and there
+    must be one."""
+    out, errors = find_roots(where)
+    if errors and where.containerd_root:
+        raise errors[0]
     if not out:
-        names = ", ".join(d.root for d in daemons) or "none found"
+        why = "; ".join(str(e) for e in errors) or "none found"
         raise StackError(
-            "containerd", f"no containerd root with metadata on this host ({names}); give it with --containerd-root"
+            "containerd", f"no containerd root with metadata on this host ({why}); give it with --containerd-root"
         )
     return out
 

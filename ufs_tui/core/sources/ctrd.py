@@ -171,7 +171,7 @@ class ContainerdRoot:
         """The schema's root bucket (None in a database containerd has not written to), if its layout is known."""
         v1 = root.bucket(b"v1")
         if v1 is None:
-            if any(True for _ in root.keys()):
+            if next(root.keys(), None) is not None:
                 raise StackError(self.meta_db, f"no 'v1' bucket: a layout ufs-tui does not know ({UPGRADE})")
             return None
         version = varint(v1.get(b"version") or b"")

@@ -46,6 +46,8 @@ class ContainerdStore:
         namespace there too, for its running containers, but no snapshots)."""
         store = cls(where, place)
         if not os.path.exists(posixpath.join(store.path, META_DB)):
+            if where.containerd_root or (place.info is not None and place.info.containerd_store):
+                ContainerdRoot(store.path)  # a root the user named, or the daemon uses, must be there: says why not
             return None
         ns = store.found().ns
         return store if ns.images or ns.snapshots else None

@@ -22,6 +22,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import StackError
 from .daemon import DockerInfo, docker_info
 from .host import Host, engine_processes, flag_value
 
@@ -113,6 +114,24 @@ class DockerPlace:
     info: DockerInfo | None = None
 
 
+@dataclass(frozen=True)
+class Dockerd:
+    """A running dockerd, from its command line and config file: its data root and the containerd it was
+    told to use (``--containerd``; None: its own, or the host's when that one's socket exists)."""
+
+    root: str
+    containerd: str | None
+
+
+def dockerds(host: Host) -> list[Dockerd]:
+    out = []
+    for argv in engine_processes(host, ("dockerd",)):
+        config = _json(host.path(flag_value(argv, "--config-file") or DOCKER_CONFIG))
+        root = flag_value(argv, "--data-root", "-g") or _str(config.get("data-root")) or DOCKER_ROOT
+        out.append(Dockerd(root, flag_value(argv, "--containerd") or _str(config.get("containerd"))))
+    return out
+
+
 def docker_place(where: Where) -> DockerPlace:
     host = where.host
     if where.docker_root:
@@ -120,11 +139,15 @@ def docker_place(where: Where) -> DockerPlace:
     info = docker_info(host)
     if info is not None:
         return DockerPlace(info.root, "the daemon (docker info)", info)
-    for argv in engine_processes(host, ("dockerd",)):
-        root = flag_value(argv, "--data-root", "-g")
-        config = flag_value(argv, "--config-file")
-        root = root or _str(_json(host.path(config or DOCKER_CONFIG)).get("data-root"))
-        return DockerPlace(root or DOCKER_ROOT, "the running dockerd's command line")
+    roots = sorted({d.root for d in dockerds(host)})
+    if len(roots) == 1:
+        return DockerPlace(roots[0], "the running dockerd's command line")
+    if roots:
+        raise StackError(
+            "docker",
+            f"{len(roots)} dockerd run here, with data roots {', '.join(roots)}: say which "
+            "with --docker-root (or DOCKER_HOST)",
+        )
     root = _str(_json(host.path(DOCKER_CONFIG)).get("data-root"))
     if root:
         return DockerPlace(root, DOCKER_CONFIG)
@@ -132,20 +155,40 @@ def docker_place(where: Where) -> DockerPlace:
 
 
 def docker_containerd_root(where: Where, place: DockerPlace) -> str:
-    """The containerd root that holds Docker's containerd image store (a host path): the running containerd
-    the daemon says it talks to; else Docker's own (``DATA_ROOT/containerd/daemon``) where it exists; else the
-    host's containerd."""
+    """The containerd root that holds Docker's containerd image store (a host path): that of the containerd
+    Docker talks to (the daemon says which, or a running dockerd's ``--containerd``); else Docker's own,
+    ``DATA_ROOT/containerd/daemon``, where it exists; else the host's containerd (dockerd uses it when its socket
+    exists). Never some other containerd that happens to run: that one may hold another Docker's images."""
     if where.containerd_root:
         return where.containerd_root
+    host = where.host
     address = place.info.containerd_address if place.info else None
-    daemons = containerd_daemons(where)
-    for d in daemons:
-        if address is not None and d.running and d.address == address:
-            return d.root
+    if address is None:
+        address = next((d.containerd for d in dockerds(host) if d.root == place.root), None)
     own = posixpath.join(place.root, "containerd", "daemon")
-    if os.path.exists(where.host.path(posixpath.join(own, "io.containerd.metadata.v1.bolt"))):
+    has_own = os.path.exists(host.path(posixpath.join(own, "io.containerd.metadata.v1.bolt")))
+    if address is None and has_own:
         return own
-    return daemons[0].root if daemons else CONTAINERD_ROOT
+    want = _socket(host, address or CONTAINERD_SOCKET)
+    for d in containerd_daemons(where):
+        if d.running and _socket(host, d.address) == want:
+            return d.root
+    if has_own:  # the daemon named its own containerd, whose process cannot be seen from here
+        return own
+    if address is None or want == _socket(host, CONTAINERD_SOCKET):
+        return _containerd_from(host, None).root
+    raise StackError(
+        place.root,
+        f"Docker uses the containerd at {address}, whose root could not be found: give it with --containerd-root",
+    )
+
+
+def _socket(host: Host, address: str) -> str:
+    """A socket path in one spelling (``unix://`` dropped, ``/var/run`` -> ``/run`` as the host resolves it)."""
+    path = address.removeprefix("unix://")
+    here = host.path(path)
+    real = os.path.realpath(here)
+    return real if os.path.exists(real) else here
 
 
 def storage_root(where: Where) -> str:
