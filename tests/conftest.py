@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -62,3 +64,24 @@ def shared_tmp() -> Iterator[str]:
             for n in dirnames:
                 os.chmod(os.path.join(dirpath, n), 0o755)
         shutil.rmtree(d)
+
+
+class Hang(BaseException):
+    """Raised into code that runs too long: a BaseException, so no ``except Exception`` (or OSError) under test
+    can swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Turn a hang into :class:`Hang` (SIGALRM; the code under test runs in this, the main, thread)."""
+
+    def fire(signum: int, frame: object) -> None:
+        raise Hang(f"still running after {seconds}s: a hang")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

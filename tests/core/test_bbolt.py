@@ -23,7 +23,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -51,12 +50,14 @@ from tests.boltwriter import (
     meta_page,
     write_db,
 )
-from tests.conftest import need
+from tests.conftest import need, time_limit
+from tests.engines import modern
+from tests.engines.conftest import unmount_all_under
+from tests.engines.modern import ModernEngine
 from ufs_tui.core.sources.bbolt import BoltError, Bucket, view
+from ufs_tui.core.sources.ctrd import META_DB, SNAPSHOTTER_DB
 
-TARBALL = "/work/shared/engines/docker-engine.tar.xz"
 BUSYBOX = "/bin/busybox"
-CONTAINERD_16 = ("/usr/bin/containerd", "/usr/bin/ctr")
 
 Walked = list[tuple[bytes, "bytes | Walked"]]
 
@@ -94,24 +95,6 @@ def probe(b: Bucket) -> Walked:
     list(b.keys())
     list(b.buckets())
     return out
-
-
-class Hang(BaseException):
-    """Raised by :func:`time_limit` (a BaseException, so nothing in the reader can swallow it)."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise Hang(f"took more than {seconds}s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def check_message(e: BoltError, path: str) -> str:
@@ -821,26 +804,14 @@ def test_fuzz_structure(tmpdir_path: str, kind: str, op: str, pick: int, sub: in
 
 
 # ====================================================================== real containerd
-@pytest.fixture(scope="session")
-def engine_dir() -> Iterator[str]:
-    """The engine tarball's containerd v2.3.3, ctr and boltdump, extracted once per session."""
-    need(os.path.exists(TARBALL), f"the engine tarball {TARBALL} is missing")
-    d = tempfile.mkdtemp(prefix="ufs-bbolt-engine-")
-    try:
-        subprocess.run(
-            ["tar", "-C", d, "-xJf", TARBALL, "./bin/containerd", "./bin/ctr", "./tools/boltdump"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+def need_tarball() -> None:
+    need(modern.tarball() is not None, "the engine tarball docker-engine.tar.xz (containerd v2.3.3) is missing")
 
 
 @pytest.fixture(scope="session")
-def boltdump(engine_dir: str) -> str:
-    return os.path.join(engine_dir, "tools", "boltdump")
+def boltdump() -> str:
+    need_tarball()
+    return modern.boltdump()
 
 
 @pytest.fixture(scope="session")
@@ -944,106 +915,28 @@ def oci_archive(work_dir: str) -> str:
     return path
 
 
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def unmount_all_under(prefix: str) -> None:
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split(" ")[4] for line in f]
-    for t in reversed(targets):
-        t = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), t)
-        if t.startswith(prefix.rstrip("/") + "/"):
-            subprocess.run(["umount", "-l", t], capture_output=True)
-
-
-DISABLED = {
-    "1.6": ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"],
-    "2.3": [
-        "io.containerd.grpc.v1.cri",
-        "io.containerd.cri.v1.images",
-        "io.containerd.cri.v1.runtime",
-        "io.containerd.podsandbox.controller.v1.podsandbox",
-        "io.containerd.internal.v1.opt",
-        "io.containerd.nri.v1.nri",
-    ],
-}
-
-
-@dataclass
-class Ctrd:
-    """One containerd with a private root, state, socket and config; stopped by its PID."""
-
-    version: str
-    base: str
-    ctr: str
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def meta_db(self) -> str:
-        return os.path.join(self.base, "root", "io.containerd.metadata.v1.bolt", "meta.db")
-
-    @property
-    def snap_db(self) -> str:
-        return os.path.join(self.base, "root", "io.containerd.snapshotter.v1.overlayfs", "metadata.db")
-
-    def run(self, *args: str, ns: str | None = "ufs", check: bool = True) -> str:
-        argv = [self.ctr, "--address", os.path.join(self.base, "c.sock"), *(["-n", ns] if ns else []), *args]
-        r = subprocess.run(argv, capture_output=True, timeout=120)
-        if check and r.returncode:
-            raise RuntimeError(f"{' '.join(argv)[:300]}: {r.stderr.decode(errors='replace')[-2000:]}")
-        return r.stdout.decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        unmount_all_under(self.base)
-
-
-def binaries(version: str, engine_dir: str | None) -> tuple[str, str]:
-    if version == "1.6":
-        need(all(os.path.exists(p) for p in CONTAINERD_16), "Debian's containerd 1.6 is not installed")
-        return CONTAINERD_16
-    assert engine_dir is not None
-    return os.path.join(engine_dir, "bin", "containerd"), os.path.join(engine_dir, "bin", "ctr")
-
-
 @contextlib.contextmanager
-def running_containerd(version: str, engine_dir: str | None, base: str) -> Iterator[Ctrd]:
-    containerd, ctr = binaries(version, engine_dir)
-    os.makedirs(base)
-    sock = os.path.join(base, "c.sock")
-    with open(os.path.join(base, "config.toml"), "w") as f:
-        f.write(f"version = {2 if version == '1.6' else 3}\ndisabled_plugins = {json.dumps(DISABLED[version])}\n")
-        f.write(f'[grpc]\n  address = "{sock}"\n')
-    with open(os.path.join(base, "containerd.log"), "wb") as log:
-        proc = subprocess.Popen(
-            [containerd, "--config", f"{base}/config.toml", "--root", f"{base}/root", "--state", f"{base}/state"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    c = Ctrd(version, base, ctr, proc)
+def containerd(version: str, parent: str, namespace: str, keep: bool = False) -> Iterator[ModernEngine]:
+    """Debian's containerd 1.6 or the tarball's v2.3.3 in a dir of its own under ``parent``, ``ctr`` in
+    ``namespace``; stopped at the end, its dir removed unless ``keep`` (to read the dbs it closed)."""
+    if version == "1.6":
+        need(shutil.which("containerd") is not None and shutil.which("ctr") is not None, "containerd is not installed")
+        c = modern.start_containerd16(parent, namespace)
+    else:
+        need_tarball()
+        c = modern.start_containerd23(parent, namespace)
     try:
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                with open(os.path.join(base, "containerd.log")) as f:
-                    raise RuntimeError(f"containerd {version} exited: {f.read()[-2000:]}")
-            return os.path.exists(sock) and c.run("version", ns=None, check=False) != ""
-
-        wait_for(up, 60, f"containerd {version} to answer")
         yield c
     finally:
-        c.stop()
+        c.stop(remove=not keep)
+
+
+def meta_db(c: ModernEngine) -> str:
+    return os.path.join(c.containerd_root, META_DB)
+
+
+def snap_db(c: ModernEngine) -> str:
+    return os.path.join(c.containerd_root, SNAPSHOTTER_DB)
 
 
 BIG_LABEL = "v" * 4000  # containerd allows 4096 bytes a label
@@ -1051,34 +944,35 @@ BIG_ENV = "e" * 12000  # makes the spec bigger than a page: overflow pages
 ODD_LABEL = "ünïcödé ☃ \t tab \x7f del"
 
 
-def do_work(c: Ctrd, docker_tar: str, oci_tar: str, snapshots: int = 30, containers: int = 12) -> None:
+def do_work(c: ModernEngine, docker_tar: str, oci_tar: str, snapshots: int = 30, containers: int = 12) -> None:
     """Real work with ctr: namespaces with labels, two image imports, a tag, snapshot chains, labels, views,
     removals, containers with labels (one with a value bigger than a page), a lease."""
-    c.run("namespaces", "create", "other", ns=None)
-    c.run("namespaces", "label", "other", "team=blue", "empty=", ns=None)
-    c.run("images", "import", docker_tar)
-    c.run("images", "import", oci_tar)
-    c.run("images", "tag", "docker.io/library/busy:1", "docker.io/library/busy:tagged")
-    c.run("images", "label", "docker.io/library/busy:1", "origin=hand-made")
-    c.run("snapshots", "prepare", "s-0")
-    c.run("snapshots", "commit", "c-0", "s-0")
+    ctr = c.ctr
+    ctr.run("namespaces", "create", "other")
+    ctr.run("namespaces", "label", "other", "team=blue", "empty=")
+    ctr.run("images", "import", docker_tar)
+    ctr.run("images", "import", oci_tar)
+    ctr.run("images", "tag", "docker.io/library/busy:1", "docker.io/library/busy:tagged")
+    ctr.run("images", "label", "docker.io/library/busy:1", "origin=hand-made")
+    ctr.run("snapshots", "prepare", "s-0")
+    ctr.run("snapshots", "commit", "c-0", "s-0")
     for i in range(1, snapshots):
-        c.run("snapshots", "prepare", f"s-{i}", f"c-{i - 1}")
-        c.run("snapshots", "commit", f"c-{i}", f"s-{i}")
-    c.run("snapshots", "label", "c-3", "color=red", f"odd={ODD_LABEL}")
-    c.run("snapshots", "view", "v-1", "c-2")
-    c.run("snapshots", "label", "v-1", "containerd.io/gc.root=keep")  # else the next removal's GC takes it
-    c.run("snapshots", "prepare", "gone", "c-1")
-    c.run("snapshots", "rm", "gone")
-    c.run("snapshots", "prepare", "active-top", f"c-{snapshots - 1}")
+        ctr.run("snapshots", "prepare", f"s-{i}", f"c-{i - 1}")
+        ctr.run("snapshots", "commit", f"c-{i}", f"s-{i}")
+    ctr.run("snapshots", "label", "c-3", "color=red", f"odd={ODD_LABEL}")
+    ctr.run("snapshots", "view", "v-1", "c-2")
+    ctr.run("snapshots", "label", "v-1", "containerd.io/gc.root=keep")  # else the next removal's GC takes it
+    ctr.run("snapshots", "prepare", "gone", "c-1")
+    ctr.run("snapshots", "rm", "gone")
+    ctr.run("snapshots", "prepare", "active-top", f"c-{snapshots - 1}")
     for i in range(containers):
         labels = ["--label", f"i={i}", "--label", f"odd={ODD_LABEL}"]
         if i == 1:
             labels += ["--label", f"big={BIG_LABEL}", "--env", f"BIG={BIG_ENV}"]
-        c.run("containers", "create", *labels, "docker.io/library/busy:1", f"ctr-{i}")
-    c.run("containers", "rm", "ctr-3")
-    c.run("leases", "create", "--id", "lease-1", "why=test")
-    c.run("images", "import", docker_tar, ns="other")
+        ctr.run("containers", "create", *labels, "docker.io/library/busy:1", f"ctr-{i}")
+    ctr.run("containers", "rm", "ctr-3")
+    ctr.run("leases", "create", "--id", "lease-1", "why=test")
+    c.ctr_in("other").run("images", "import", docker_tar)
 
 
 @dataclass
@@ -1088,24 +982,24 @@ class RealDbs:
     snap: str
 
 
-def _real_dbs(version: str, engine_dir: str | None, work_dir: str, docker_tar: str, oci_tar: str) -> RealDbs:
-    base = os.path.join(work_dir, f"ctrd-{version}")
-    with running_containerd(version, engine_dir, base) as c:
+def _real_dbs(version: str, work_dir: str, docker_tar: str, oci_tar: str) -> RealDbs:
+    with containerd(version, work_dir, "ufs", keep=True) as c:
         do_work(c, docker_tar, oci_tar)
     out = RealDbs(version, os.path.join(work_dir, f"meta-{version}.db"), os.path.join(work_dir, f"snap-{version}.db"))
-    shutil.copy(c.meta_db, out.meta)
-    shutil.copy(c.snap_db, out.snap)
+    shutil.copy(meta_db(c), out.meta)  # as containerd left them when it stopped
+    shutil.copy(snap_db(c), out.snap)
+    shutil.rmtree(c.base)
     return out
 
 
 @pytest.fixture(scope="session")
 def dbs_16(work_dir: str, docker_archive: str, oci_archive: str) -> RealDbs:
-    return _real_dbs("1.6", None, work_dir, docker_archive, oci_archive)
+    return _real_dbs("1.6", work_dir, docker_archive, oci_archive)
 
 
 @pytest.fixture(scope="session")
-def dbs_23(engine_dir: str, work_dir: str, docker_archive: str, oci_archive: str) -> RealDbs:
-    return _real_dbs("2.3", engine_dir, work_dir, docker_archive, oci_archive)
+def dbs_23(work_dir: str, docker_archive: str, oci_archive: str) -> RealDbs:
+    return _real_dbs("2.3", work_dir, docker_archive, oci_archive)
 
 
 @pytest.fixture(params=["1.6", "2.3"])
@@ -1429,33 +1323,32 @@ def _check_live_state(state: dict[str, Any], writers: int) -> None:
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.3"])
-def test_live_containerd(request: pytest.FixtureRequest, version: str, work_dir: str, docker_archive: str) -> None:
+def test_live_containerd(version: str, work_dir: str, docker_archive: str) -> None:
     """view() on the meta.db and metadata.db of a containerd that keeps committing: consistent states only."""
-    engine = request.getfixturevalue("engine_dir") if version == "2.3" else None
-    base = os.path.join(work_dir, f"live-{version}-{os.getpid()}")
     writers, seconds = 2, 3.0
-    with running_containerd(version, engine, base) as c:
-        c.run("images", "import", docker_archive, ns="live")
-        c.run("snapshots", "prepare", "base-a", ns="live")
-        c.run("snapshots", "commit", "base", "base-a", ns="live")
+    with containerd(version, work_dir, "live") as c:
+        ctr, meta, snap = c.ctr, meta_db(c), snap_db(c)
+        ctr.run("images", "import", docker_archive)
+        ctr.run("snapshots", "prepare", "base-a")
+        ctr.run("snapshots", "commit", "base", "base-a")
         stop = threading.Event()
         failures: list[BaseException] = []
 
         def chain(w: int) -> None:
             i = 0
             while not stop.is_set():
-                c.run("snapshots", "prepare", f"w{w}-a-{i}", "base", ns="live")
-                c.run("snapshots", "commit", f"w{w}-c-{i}", f"w{w}-a-{i}", ns="live")
+                ctr.run("snapshots", "prepare", f"w{w}-a-{i}", "base")
+                ctr.run("snapshots", "commit", f"w{w}-c-{i}", f"w{w}-a-{i}")
                 if i >= 2:
-                    c.run("snapshots", "rm", f"w{w}-c-{i - 2}", ns="live")
+                    ctr.run("snapshots", "rm", f"w{w}-c-{i - 2}")
                 i += 1
 
         def boxes() -> None:
             i = 0
             while not stop.is_set():
-                c.run("containers", "create", "--label", f"seq={i}", "docker.io/library/busy:1", f"k-{i}", ns="live")
+                ctr.run("containers", "create", "--label", f"seq={i}", "docker.io/library/busy:1", f"k-{i}")
                 if i >= 2:
-                    c.run("containers", "rm", f"k-{i - 2}", ns="live")
+                    ctr.run("containers", "rm", f"k-{i - 2}")
                 i += 1
 
         def guarded(target: Callable[[], None]) -> Callable[[], None]:
@@ -1486,9 +1379,9 @@ def test_live_containerd(request: pytest.FixtureRequest, version: str, work_dir:
 
                 try:
                     with time_limit(10):
-                        state = view(c.meta_db, fn)
+                        state = view(meta, fn)
                 except BoltError as e:
-                    assert check_message(e, c.meta_db).startswith("kept changing while being read"), e
+                    assert check_message(e, meta).startswith("kept changing while being read"), e
                     changing += 1
                     continue
                 _check_live_state(state, writers)
@@ -1496,14 +1389,14 @@ def test_live_containerd(request: pytest.FixtureRequest, version: str, work_dir:
                 ok += 1
                 try:
                     backend = view(
-                        c.snap_db,
+                        snap,
                         lambda root: {
                             k: s.get(b"parent")
                             for k, s in root.bucket(b"v1", b"snapshots").buckets()  # type: ignore[union-attr]
                         },
                     )
                 except BoltError as e:
-                    assert check_message(e, c.snap_db).startswith("kept changing while being read"), e
+                    assert check_message(e, snap).startswith("kept changing while being read"), e
                     continue
                 assert all(p is None or p in backend for p in backend.values())
                 snap_ok += 1
@@ -1564,27 +1457,28 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 @pytest.mark.slow
-def test_big_real_db(engine_dir: str, work_dir: str, docker_archive: str, boltdump: str, tmpdir_path: str) -> None:
+def test_big_real_db(work_dir: str, docker_archive: str, boltdump: str, tmpdir_path: str) -> None:
     """A real containerd v2.3.3 with 2,000 snapshots and 500 containers: matches boltdump, walked fast."""
-    base = os.path.join(work_dir, "big")
-    with running_containerd("2.3", engine_dir, base) as c:
-        c.run("images", "import", docker_archive, ns="big")
+    db = os.path.join(tmpdir_path, "big-meta.db")
+    with containerd("2.3", work_dir, "big", keep=True) as c:
+        ctr = c.ctr
+        ctr.run("images", "import", docker_archive)
 
         def work(job: tuple[str, int]) -> None:
             kind, i = job
             if kind == "s":
-                c.run("snapshots", "prepare", f"snap-{i}", ns="big")
+                ctr.run("snapshots", "prepare", f"snap-{i}")
             else:
-                c.run("containers", "create", "--label", f"i={i}", "docker.io/library/busy:1", f"box-{i}", ns="big")
+                ctr.run("containers", "create", "--label", f"i={i}", "docker.io/library/busy:1", f"box-{i}")
 
         from concurrent.futures import ThreadPoolExecutor
 
         jobs = [("s", i) for i in range(1500)] + [("c", i) for i in range(500)]
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(work, jobs))
-        live = min(_timed(lambda: view(c.meta_db, walk)) for _ in range(3))
-    db = os.path.join(tmpdir_path, "big-meta.db")
-    shutil.copy(c.meta_db, db)
+        live = min(_timed(lambda: view(meta_db(c), walk)) for _ in range(3))
+    shutil.copy(meta_db(c), db)  # as containerd left it when it stopped
+    shutil.rmtree(c.base)
     ours = view(db, walk)
     keys, buckets = count(ours)
     assert compare(dump_with_boltdump(boltdump, db, tmpdir_path), ours) == keys

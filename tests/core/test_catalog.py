@@ -1,4 +1,5 @@
-"""ps's upper size: bytes of the files in a writable layer, each inode once, markers counting nothing."""
+"""ps: the upper size (bytes of the files in a writable layer, each inode once, markers counting nothing), and
+which engine a containerd namespace is listed under."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import subprocess
 import sys
 
 from tests.conftest import need
-from ufs_tui.core.sources.catalog import upper_size
+from tests.ctrdroot import make_root
+from ufs_tui.core.sources.catalog import gather, upper_size
+from ufs_tui.core.sources.engines import Where
 
 
 def test_upper_size_counts_each_inode_once(tmp_path: os.PathLike[str]) -> None:
@@ -24,7 +27,7 @@ def test_upper_size_counts_each_inode_once(tmp_path: os.PathLike[str]) -> None:
         os.mknod(f"{up}/gone", 0o600 | 0o020000, os.makedev(0, 0))  # a whiteout: nothing
     assert upper_size(up) == 1000 + 24 + len("target-of-nine")
     assert upper_size(None) is None
-    assert upper_size(f"{up}/missing") == 0  # vanished before it was read: nothing left to count
+    assert upper_size(f"{up}/missing") is None  # gone (garbage-collected): its size cannot be told
 
 
 def test_upper_size_of_an_unreadable_dir_is_unknown(shared_tmp: str) -> None:
@@ -41,3 +44,39 @@ def test_upper_size_of_an_unreadable_dir_is_unknown(shared_tmp: str) -> None:
     r = subprocess.run([sys.executable, "-c", code, f"{shared_tmp}/up", repo], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "None"
+
+
+def docker_root(base: str, graph: bool) -> str:
+    """A Docker data root without containers: on the overlay2 graph driver, or on the containerd store."""
+    os.makedirs(f"{base}/containers")
+    for sub in ("image/overlay2", "overlay2") if graph else ("containerd",):
+        os.makedirs(f"{base}/{sub}")
+    return base
+
+
+def listed(where: Where, root: str) -> set[tuple[str, str, str, str]]:
+    """(engine, kind, namespace, name) of what ps lists from the containerd root ``root`` and the Docker named."""
+    cat = gather(where, [], sizes=False)
+    return {(e.engine, e.kind, e.namespace, e.name) for e in cat.entries if e.id in ("c1", "sha256:" + "a" * 64)}
+
+
+IMAGES = {"docker.io/library/web:1": "sha256:" + "a" * 64}
+
+
+def test_a_graph_driver_docker_does_not_claim_a_named_containerd(tmp_path: os.PathLike[str]) -> None:
+    """Docker on overlay2 keeps no images in containerd: the moby namespace of a containerd root the user named
+    is containerd's, listed as such (it was hidden as Docker's, and Docker listed none of it)."""
+    root = make_root(f"{tmp_path}/ctrd", namespace="moby", images=IMAGES)
+    where = Where(docker_root=docker_root(f"{tmp_path}/docker", graph=True), containerd_root=root)
+    assert listed(where, root) == {
+        ("containerd", "container", "moby", "c1"),
+        ("containerd", "image", "moby", "docker.io/library/web:1"),
+    }
+
+
+def test_a_containerd_store_docker_lists_its_images_once(tmp_path: os.PathLike[str]) -> None:
+    """Docker on the containerd store: its namespace's images are Docker's (listed once, with Docker's short
+    name); a container ctr made there, which Docker does not know, is still listed."""
+    root = make_root(f"{tmp_path}/ctrd", namespace="moby", images=IMAGES)
+    where = Where(docker_root=docker_root(f"{tmp_path}/docker", graph=False), containerd_root=root)
+    assert listed(where, root) == {("containerd", "container", "moby", "c1"), ("docker", "image", "", "web:1")}

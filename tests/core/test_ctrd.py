@@ -8,53 +8,12 @@ import os
 
 import pytest
 
-from tests.boltwriter import Tree, write_db
+from tests.boltwriter import write_db
+from tests.ctrdroot import make_root, snap_dir, zigzag
 from ufs_tui.core.errors import StackError
 from ufs_tui.core.sources.containerd import open_container, open_image
-from ufs_tui.core.sources.ctrd import META_DB, SNAPSHOTTER_DB, ContainerdRoot, go_time, uvarint, varint
+from ufs_tui.core.sources.ctrd import META_DB, ContainerdRoot, go_time, uvarint, varint
 from ufs_tui.core.sources.engines import Where
-
-
-def zigzag(n: int) -> bytes:
-    u = n * 2 if n >= 0 else -n * 2 - 1
-    out = bytearray()
-    while u >= 0x80:
-        out.append(u & 0x7F | 0x80)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
-
-
-def make_root(base: str, version: int = 4, chain: list[tuple[str, str | None, int, int]] | None = None) -> str:
-    """A containerd root with namespace ``ns``: snapshots (key, parent key, id, kind), a container ``c1`` on the
-    first of them, and their dirs."""
-    chain = chain or [("c1", "l2", 3, 2), ("l2", "l1", 2, 3), ("l1", None, 1, 3)]
-    meta_snaps: Tree = {}
-    backend: Tree = {}
-    for key, parent, sid, kind in chain:
-        name = f"ns/{sid}/{key}".encode()
-        meta_snaps[key.encode()] = {b"name": name, **({b"parent": parent.encode()} if parent else {})}
-        rec: Tree = {b"id": bytes([sid]), b"kind": bytes([kind]), b"size": zigzag(100 * sid)}
-        if parent:
-            rec[b"parent"] = next((f"ns/{s}/{k}" for k, _, s, _ in chain if k == parent), "ns/9/gone").encode()
-        backend[name] = rec
-        for sub in ("fs", "work"):
-            os.makedirs(f"{base}/io.containerd.snapshotter.v1.overlayfs/snapshots/{sid}/{sub}", exist_ok=True)
-    container: Tree = {b"image": b"", b"snapshotter": b"overlayfs", b"snapshotKey": b"c1", b"labels": {b"a": b"b"}}
-    meta: Tree = {
-        b"v1": {
-            b"version": zigzag(version),
-            b"ns": {b"containers": {b"c1": container}, b"snapshots": {b"overlayfs": meta_snaps}},
-        }
-    }
-    os.makedirs(os.path.dirname(f"{base}/{META_DB}"))
-    write_db(f"{base}/{META_DB}", meta)
-    write_db(f"{base}/{SNAPSHOTTER_DB}", {b"v1": {b"snapshots": backend}})
-    return base
-
-
-def snap_dir(root: str, sid: int) -> str:
-    return f"{root}/io.containerd.snapshotter.v1.overlayfs/snapshots/{sid}/fs"
 
 
 def test_a_container_stack_follows_the_parents(tmp_path: os.PathLike[str]) -> None:

@@ -134,8 +134,9 @@ class ModernEngine:
                 out.append(f"== {path}\n{f.read()[-3000:]}")
         return "\n".join(out)
 
-    def stop(self) -> None:
-        """Stop tasks and daemons by PID, kill this instance's leftover shims, unmount, remove ``base``."""
+    def stop(self, remove: bool = True) -> None:
+        """Stop tasks and daemons by PID, kill this instance's leftover shims, unmount, remove ``base``
+        (``remove=False`` keeps it, for the caller to read the files the daemons closed and delete it)."""
         if self._stopped:
             return
         self._stopped = True
@@ -154,8 +155,9 @@ class ModernEngine:
         _unmount_instance(self.base)
         with contextlib.suppress(OSError):  # a ctr-created task without --runc-root, in our own namespace
             os.rmdir(f"/run/containerd/runc/{self.namespace}")
-        subprocess.run(["chmod", "-R", "u+rwx", self.base], capture_output=True)
-        shutil.rmtree(self.base, ignore_errors=True)
+        if remove:
+            subprocess.run(["chmod", "-R", "u+rwx", self.base], capture_output=True)
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 # ---- starting
@@ -187,12 +189,25 @@ def start_docker29_external(parent: str | None = None) -> ModernEngine:
 
 def start_containerd16(parent: str | None = None, namespace: str | None = None) -> ModernEngine:
     """Debian's containerd (1.6) with Debian's ctr; the CLI is ``ctr --address SOCK -n NAMESPACE``."""
-    base = tempfile.mkdtemp(prefix="ufs-modern-c16-", dir=parent)
-    ns = namespace or f"ufs-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    binary, ctr = shutil.which("containerd") or "containerd", shutil.which("ctr") or "ctr"
+    return _containerd_alone("containerd16", binary, ctr, 2, parent, namespace)
+
+
+def start_containerd23(parent: str | None = None, namespace: str | None = None) -> ModernEngine:
+    """The tarball's containerd 2.3.3 alone (no dockerd attached), with its ctr."""
+    bin_dir = f"{engines_dir()}/bin"
+    return _containerd_alone("containerd23", f"{bin_dir}/containerd", f"{bin_dir}/ctr", 3, parent, namespace)
+
+
+def _containerd_alone(
+    name: str, binary: str, ctr_bin: str, config_version: int, parent: str | None, namespace: str | None
+) -> ModernEngine:
+    base = tempfile.mkdtemp(prefix=f"ufs-modern-{name.replace('ontainerd', '')}-", dir=parent)
+    ns = namespace or f"ufs-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # ctr's own namespace (runc state apart)
     sock = f"{base}/ctd/containerd.sock"
-    ctr = Engine("containerd", [shutil.which("ctr") or "ctr", "--address", sock, "-n", ns], f"{base}/ctd/root", _env())
+    ctr = Engine("containerd", [ctr_bin, "--address", sock, "-n", ns], f"{base}/ctd/root", _env())
     inst = ModernEngine(
-        name="containerd16",
+        name=name,
         base=base,
         cli=ctr,
         ctr=ctr,
@@ -203,7 +218,7 @@ def start_containerd16(parent: str | None = None, namespace: str | None = None) 
         runc_root=f"{base}/runc",
         fifo_dir=f"{base}/fifo",
     )
-    return _started(inst, lambda: _start_containerd(inst, shutil.which("containerd") or "containerd", version=2))
+    return _started(inst, lambda: _start_containerd(inst, binary, version=config_version))
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import make_app
 from ufs_tui.ui.screens.mounts import MountsScreen
 
-from .helpers import names, settle, text_of, wait_until
+from .helpers import names, open_screen, settle, text_of, wait_until
 
 HOSTILE = "m [red]x\nnl\x1b[31m"
 
@@ -58,11 +58,7 @@ async def test_pick_a_mount_and_see_its_stack(root_mount: None, tmp_layers: str)
         async with app.run_test(size=(160, 45)) as pilot:
             await settle(pilot)
             assert names(app.pane_tree("merged")) == ["start-file"]
-            await pilot.press("o")
-            await wait_until(pilot, lambda: isinstance(app.screen, MountsScreen), "the mounts screen")
-            screen = app.screen
-            assert isinstance(screen, MountsScreen)
-            await wait_until(pilot, lambda: screen.loaded, "the mount table to be read")
+            screen = await open_screen(pilot)
             # Our mount is listed with its layers; the hostile target is shown escaped, never as markup.
             targets = [m.target for m in screen.mounts]
             assert mnt in targets
@@ -95,11 +91,7 @@ async def test_a_mount_gone_before_enter_says_why_and_stays(root_mount: None, tm
     async with app.run_test(size=(160, 45)) as pilot:
         await settle(pilot)
         with mounted([low], up, work, mnt):
-            await pilot.press("o")
-            await wait_until(pilot, lambda: isinstance(app.screen, MountsScreen), "the mounts screen")
-            screen = app.screen
-            assert isinstance(screen, MountsScreen)
-            await wait_until(pilot, lambda: screen.loaded, "the mount table to be read")
+            screen = await open_screen(pilot)
             assert mnt in [m.target for m in screen.mounts]
         # unmounted now: Enter must explain, keep the list and keep the old stack
         await _pick(pilot, screen, mnt)

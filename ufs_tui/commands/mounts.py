@@ -1,4 +1,4 @@
-"""``ufs-tui mounts``: every overlay mount in /proc/self/mountinfo, with its layers and owner."""
+"""``ufs-tui mounts``: every overlay mount of the host, with its layers and owner."""
 
 from __future__ import annotations
 
@@ -10,22 +10,26 @@ NAME = "mounts"
 
 
 def add_parser(subparsers: Any) -> None:
+    from ..cli import add_engine_options
+
     p = subparsers.add_parser(
         NAME,
         help="list overlay mounts (target, layers, owning engine and container)",
-        description="List every overlay mount in /proc/self/mountinfo: target, lowers (topmost first), upper, "
-        "work, options, and the engine and container that own it when that can be told. Open one with "
-        "'ufs-tui TARGET'.",
+        description="List every overlay mount of this host (/proc/self/mountinfo; with --host-root, the host's "
+        "mount table, its paths under DIR): target, lowers (topmost first), upper, work, options, and the engine "
+        "and container that own it when that can be told. Open one with 'ufs-tui TARGET'.",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="text blocks or JSON lines")
-    p.add_argument("--mountinfo", default="/proc/self/mountinfo", help=argparse.SUPPRESS)
+    add_engine_options(p)
+    p.add_argument("--mountinfo", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..cli import engine_opts
     from ..core.display import printable
-    from ..core.sources import list_overlay_mounts
+    from ..core.sources import list_overlay_mounts, where_from
 
-    mounts = list_overlay_mounts(args.mountinfo)
+    mounts = list_overlay_mounts(args.mountinfo, where_from(engine_opts(args)))
     for m in mounts:
         if args.format == "json":
             obj: dict[str, object] = {

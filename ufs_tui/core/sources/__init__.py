@@ -27,7 +27,7 @@ from ..errors import StackError
 from ..stack import Stack
 from .engines import Where
 from .host import Host
-from .mountinfo import MOUNTINFO, OverlayMount, find_mount, read_mountinfo
+from .mountinfo import OverlayMount, find_mount, read_mountinfo
 
 __all__ = ["OverlayMount", "list_overlay_mounts", "open_source", "is_source_spec", "SCHEMES"]
 
@@ -61,8 +61,9 @@ def host_mounts(where: Where, mountinfo: str | None = None) -> list[OverlayMount
     return read_mountinfo(path, where.host) if path else []
 
 
-def list_overlay_mounts(mountinfo: str = MOUNTINFO, where: Where | None = None) -> list[OverlayMount]:
-    """Every overlay mount in ``mountinfo``, with engine and container filled in when they can be told."""
+def list_overlay_mounts(mountinfo: str | None = None, where: Where | None = None) -> list[OverlayMount]:
+    """Every overlay mount in ``mountinfo`` (else the host's mount table), with engine and container filled in
+    when they can be told."""
     where = where or Where()
     return [_attribute(m) for m in host_mounts(where, mountinfo)]
 
@@ -166,15 +167,22 @@ def _open_scheme(scheme: str, rest: str, opts: dict[str, Any]) -> Stack:
         uppers = {m.upper for m in mounts if m.upper}
         return k8s.open_pod(rest, where, containerd.running_tasks(mounts), uppers)
     if scheme == "mount":
-        return open_mount(rest, opts.get("mountinfo") or MOUNTINFO, where)
+        return open_mount(rest, opts.get("mountinfo"), where)
     from .archive import open_archive
 
     return open_archive(rest, opts.get("image"))
 
 
-def open_mount(path: str, mountinfo: str = MOUNTINFO, where: Where | None = None) -> Stack:
-    """The stack of the overlay mounted at ``path``; an engine's container mount gets its engine's labels."""
+def open_mount(path: str, mountinfo: str | None = None, where: Where | None = None) -> Stack:
+    """The stack of the overlay mounted at ``path`` (in ``mountinfo``, else the host's mount table); an engine's
+    container mount gets its engine's labels."""
     where = where or Where()
+    if mountinfo is None and where.host.mountinfo() is None:
+        raise StackError(
+            path,
+            f"the host's mount table cannot be seen from here (neither {where.host.root}/proc nor /proc shows the "
+            "host's init): run where the host's processes are visible (kubectl debug node does so)",
+        )
     mounts = host_mounts(where, mountinfo)
     m = find_mount(path, mounts)
     if m is None:

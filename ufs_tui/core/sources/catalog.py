@@ -2,8 +2,9 @@
 
 Read from the engines' own records, without their daemons: Docker (both layouts), containers-storage
 (Podman, and CRI-O's pod containers), and every containerd root found (its namespaces; Kubernetes pods in
-``k8s.io``, nerdctl's names). Docker's containerd namespace is listed once, as Docker's. A container is
-``running`` when its writable layer is mounted (Docker: as its own record says).
+``k8s.io``, nerdctl's names). The images of Docker's containerd namespace are listed once, as Docker's (its
+containers there have no snapshots; what else is in it, such as a container ctr made, is listed as
+containerd's). A container is ``running`` when its writable layer is mounted (Docker: as its own record says).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .containerd import Found, find_roots, running_tasks, upper_dir
 from .ctrd import SNAPSHOTTER, ContainerdRoot, Namespace
 from .docker_ctrd import ContainerdStore, short_ref
 from .engines import Where, docker_place, storage_root
-from .k8s import K8S_NAMESPACE, KIND_LABEL, from_labels
+from .k8s import K8S_NAMESPACE, KIND_LABEL, attempt_rank, crio_pods, from_labels, is_crio_sandbox
 from .mountinfo import OverlayMount
 from .nerdctl import name_of
 
@@ -39,6 +40,7 @@ class Entry:
     upper: str | None  # the writable layer's dir (here), for a container
     source: str  # the SOURCE that opens it: docker:web, k8s:default/web/app, ...
     upper_size: int | None = None
+    created: float = 0.0  # seconds since the epoch, where the engine's record says
 
 
 @dataclass
@@ -51,16 +53,34 @@ def gather(where: Where, mounts: list[OverlayMount], sizes: bool = True) -> Cata
     cat = Catalog([], [])
     uppers = {m.upper for m in mounts if m.upper}
     tasks = running_tasks(mounts)
-    skip: set[tuple[str, str]] = set()
-    _collect(cat, "Docker", lambda: _docker(where, skip))
+    docker_ns: set[tuple[str, str]] = set()  # (containerd root, namespace) whose images Docker lists
+    _collect(cat, "Docker", lambda: _docker(where, docker_ns))
     _collect(cat, "containers-storage", lambda: _storage(where, uppers))
     ctrds, errors = find_roots(where)
     cat.notes += [f"containerd: {e}" for e in errors]
     for ctrd in ctrds:  # one root that cannot be read leaves the others listed
-        _collect(cat, "containerd", partial(_containerd, ctrd, tasks, skip))
+        _collect(cat, "containerd", partial(_containerd, ctrd, tasks, docker_ns))
+    cat.entries = _earlier_attempts(cat.entries)
     if sizes:
         cat.entries = [replace(e, upper_size=upper_size(e.upper)) if e.upper else e for e in cat.entries]
     return cat
+
+
+def _earlier_attempts(entries: list[Entry]) -> list[Entry]:
+    """A restarted pod container has a row for each attempt, and ``k8s:NS/POD/CONTAINER`` opens the one kubelet
+    means; each earlier attempt's row gets its runtime's own SOURCE, which opens that attempt."""
+    attempts: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.source.startswith("k8s:"):
+            attempts.setdefault(e.source, []).append(e)
+    earlier = {
+        id(e)
+        for group in attempts.values()
+        for e in group
+        if e is not max(group, key=lambda a: attempt_rank(a.state == "running", a.created))
+    }
+    own = {"k8s": f"containerd:{K8S_NAMESPACE}/{{}}", "cri-o": "podman:{}"}
+    return [replace(e, source=own[e.engine].format(e.id)) if id(e) in earlier else e for e in entries]
 
 
 def _collect(cat: Catalog, engine: str, step: Callable[[], Iterator[Entry]]) -> None:
@@ -70,7 +90,7 @@ def _collect(cat: Catalog, engine: str, step: Callable[[], Iterator[Entry]]) -> 
         cat.notes.append(f"{engine}: {e}")
 
 
-def _docker(where: Where, skip: set[tuple[str, str]]) -> Iterator[Entry]:
+def _docker(where: Where, docker_ns: set[tuple[str, str]]) -> Iterator[Entry]:
     from .docker import DockerRoot, containers, has_graph_driver
 
     place = docker_place(where)
@@ -80,7 +100,7 @@ def _docker(where: Where, skip: set[tuple[str, str]]) -> Iterator[Entry]:
     store = ContainerdStore.if_present(where, place)
     found = store.found() if store else None
     if store is not None:
-        skip.add((store.path, store.namespace))
+        docker_ns.add((store.path, store.namespace))
     graph = DockerRoot(root) if has_graph_driver(root) else None
     for c in containers(root):
         upper = None
@@ -105,7 +125,6 @@ def _docker(where: Where, skip: set[tuple[str, str]]) -> Iterator[Entry]:
 
 
 def _storage(where: Where, uppers: set[str]) -> Iterator[Entry]:
-    from .k8s import crio_pods
     from .podman import StorageRoot
 
     root = where.host.path(storage_root(where))
@@ -119,8 +138,10 @@ def _storage(where: Where, uppers: set[str]) -> Iterator[Entry]:
         pod = pods.get(c.id)
         if pod is not None:
             name = f"{pod.pod}/{pod.container}"
-            yield Entry("cri-o", "container", pod.namespace, name, c.id, state, c.image[:12], upper, pod.spec)
-        else:
+            yield Entry(
+                "cri-o", "container", pod.namespace, name, c.id, state, c.image[:12], upper, pod.spec, created=c.created
+            )
+        elif not is_crio_sandbox(root, c.id, c.name):  # a pod's pause container is left out, as containerd's
             yield Entry("podman", "container", "", c.name, c.id, state, c.image[:12], upper, f"podman:{c.name}")
     for img in storage.images():
         names = [str(n) for n in img.get("names") or ()]
@@ -129,13 +150,12 @@ def _storage(where: Where, uppers: set[str]) -> Iterator[Entry]:
         yield Entry("podman", "image", "", ref, iid, "", ref, None, f"podman-image:{ref}")
 
 
-def _containerd(ctrd: ContainerdRoot, tasks: set[tuple[str, str]], skip: set[tuple[str, str]]) -> Iterator[Entry]:
+def _containerd(ctrd: ContainerdRoot, tasks: set[tuple[str, str]], docker_ns: set[tuple[str, str]]) -> Iterator[Entry]:
     for ns in ctrd.all_namespaces():
-        if (ctrd.root, ns.name) not in skip:
-            yield from _namespace(ctrd, ns, tasks)
+        yield from _namespace(ctrd, ns, tasks, images=(ctrd.root, ns.name) not in docker_ns)
 
 
-def _namespace(ctrd: ContainerdRoot, ns: Namespace, tasks: set[tuple[str, str]]) -> Iterator[Entry]:
+def _namespace(ctrd: ContainerdRoot, ns: Namespace, tasks: set[tuple[str, str]], images: bool) -> Iterator[Entry]:
     found = Found(ctrd, ns)
     for c in ns.containers.values():
         if c.labels.get(KIND_LABEL) == "sandbox" or c.snapshotter != SNAPSHOTTER or not c.snapshot_key:
@@ -147,22 +167,25 @@ def _namespace(ctrd: ContainerdRoot, ns: Namespace, tasks: set[tuple[str, str]])
         nerd = name_of(c.labels)
         if pod is not None:
             spec = f"k8s:{pod[0]}/{pod[1]}/{pod[2]}"
-            yield Entry("k8s", "container", pod[0], f"{pod[1]}/{pod[2]}", c.id, state, image, upper, spec)
+            yield Entry(
+                "k8s", "container", pod[0], f"{pod[1]}/{pod[2]}", c.id, state, image, upper, spec, created=c.created
+            )
         elif nerd is not None:
             spec = f"nerdctl:{ns.name}/{nerd}"
             yield Entry("nerdctl", "container", ns.name, nerd, c.id, state, image, upper, spec)
         else:
             spec = f"containerd:{ns.name}/{c.id}"
             yield Entry("containerd", "container", ns.name, c.id, c.id, state, image, upper, spec)
-    for img in ns.images.values():
+    for img in ns.images.values() if images else ():
         spec = f"containerd-image:{ns.name}/{img.name}"
         yield Entry("containerd", "image", ns.name, img.name, img.digest, "", img.name, None, spec)
 
 
 def upper_size(path: str | None) -> int | None:
-    """Bytes of the files in a writable layer (each inode once; whiteouts and dirs count nothing); None when a
-    dir of it cannot be read. Entries that vanish while it is added up (a running container) are skipped."""
-    if path is None:
+    """Bytes of the files in a writable layer (each inode once; whiteouts and dirs count nothing); None when it
+    is gone or a dir of it cannot be read. Entries that vanish while it is added up (a running container) are
+    skipped."""
+    if path is None or not os.path.isdir(path):
         return None
     total = 0
     seen: set[int] = set()

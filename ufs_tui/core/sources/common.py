@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
 import re
 import stat
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,11 +17,47 @@ from ..display import printable
 from ..errors import StackError
 from ..stack import Stack
 
+OUTSIDE_LIMIT = 64 << 20  # bytes read at most from one engine file (configs, records, blobs)
+
+
+def read_bytes(path: str, limit: int = OUTSIDE_LIMIT) -> bytes:
+    """A regular file's bytes. Whatever else is at ``path`` (a FIFO, whose open would wait for a writer; a
+    device such as /dev/zero, which never ends; a dir) and a file larger than ``limit`` are an OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        chunks: list[bytes] = []
+        got = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - got)):
+            chunks.append(chunk)
+            got += len(chunk)
+            if got > limit:
+                raise OSError(errno.EFBIG, f"larger than {limit} bytes", path)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def parse_json(data: bytes | str) -> Any:
+    """JSON from outside: any fault (nesting too deep for Python's parser, a number too long) is a ValueError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def parse_toml(data: bytes) -> dict[str, Any]:
+    """TOML from outside: any fault (not UTF-8, nesting too deep, a number too long) is a ValueError."""
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
 
 def read_text(path: str) -> str:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
+        return read_bytes(path).decode("utf-8", errors="replace").strip()
     except FileNotFoundError:
         raise StackError(path, "missing (is this the engine's data root?)") from None
     except OSError as e:
@@ -29,7 +67,7 @@ def read_text(path: str) -> str:
 def read_json(path: str) -> Any:
     text = read_text(path)
     try:
-        return json.loads(text) if text else None
+        return parse_json(text) if text else None
     except ValueError as e:
         raise StackError(path, f"not valid JSON: {e}") from None
 

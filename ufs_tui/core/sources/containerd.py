@@ -75,7 +75,7 @@ def find_roots(where: Where) -> tuple[list[ContainerdRoot], list[StackError]]:
     errors: list[StackError] = []
     for d in containerd_daemons(where):
         try:
-            out.append(ContainerdRoot(where.host.path(d.root)))
+            out.append(ContainerdRoot(where.host.path(d.root)).check())
         except StackError as e:
             errors.append(e)
     return out, errors
@@ -96,8 +96,7 @@ def roots(where: Where) -> list[ContainerdRoot]:
 
 
 def split_namespace(spec: str) -> tuple[str | None, str]:
-    """``NAMESPACE/REST`` -> (NAMESPACE, REST); a spec without ``/`` has no namespace. An image ref holds
-    slashes itself (``docker.io/library/x``), so the caller says whether the first part may be a namespace."""
+    """``NAMESPACE/REST`` -> (NAMESPACE, REST); a spec without ``/`` has no namespace."""
     ns, sep, rest = spec.partition("/")
     return (ns, rest) if sep else (None, spec)
 
@@ -105,24 +104,20 @@ def split_namespace(spec: str) -> tuple[str | None, str]:
 Matcher = Callable[[ContainerdRoot, Namespace, str], list[Found]]
 
 
-def search(
-    where: Where, spec: str, match: Matcher, what: str, namespaced: Callable[[str], bool] | None = None
-) -> Found:
+def search(where: Where, spec: str, match: Matcher, what: str) -> Found:
     """The one thing ``spec`` names in the host's containerd roots, else a StackError that lists what exists.
 
-    ``NAMESPACE/REST`` looks in that namespace when it exists (and ``namespaced`` accepts the first part:
-    an image ref has slashes of its own); anything else looks in every namespace."""
+    ``NAMESPACE/REST`` looks for REST in that namespace when a root has it (``k8s.io/...``); where that
+    finds nothing, the whole spec is looked for in every namespace, as an image ref has slashes of its own
+    (``docker.io/library/x``, ``library/x``)."""
     found: list[Found] = []
     every: set[str] = set()
     ns_name, rest = split_namespace(spec)
     for ctrd in roots(where):
         spaces = ctrd.all_namespaces()
         every.update(n.name for n in spaces)
-        scoped = ns_name is not None and (namespaced is None or namespaced(ns_name))
-        if scoped and any(n.name == ns_name for n in spaces):
-            found += [f for n in spaces if n.name == ns_name for f in match(ctrd, n, rest)]
-        else:
-            found += [f for n in spaces for f in match(ctrd, n, spec)]
+        scoped = [f for n in spaces if n.name == ns_name for f in match(ctrd, n, rest)]
+        found += scoped or [f for n in spaces for f in match(ctrd, n, spec)]
     if len(found) == 1:
         return found[0]
     if found:
@@ -218,7 +213,7 @@ def open_container(spec: str, where: Where) -> Stack:
 
 
 def open_image(spec: str, where: Where) -> Stack:
-    found = search(where, spec, match_image, "image", namespaced=lambda ns: "." not in ns and ":" not in ns)
+    found = search(where, spec, match_image, "image")
     return image_stack(found)
 
 

@@ -17,7 +17,6 @@ first>``; a view or a committed one as its own and its parents' ``fs``, read-onl
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from typing import Any
 from ..errors import StackError
 from ..stack import Stack
 from .bbolt import Bucket, view
+from .common import parse_json, read_bytes
 
 META_DB = "io.containerd.metadata.v1.bolt/meta.db"
 SNAPSHOTTER = "overlayfs"
@@ -160,6 +160,11 @@ class ContainerdRoot:
 
         return view(self.meta_db, read)
 
+    def check(self) -> ContainerdRoot:
+        """This root, once its metadata has been read as far as its schema (a BoltError or StackError if not)."""
+        view(self.meta_db, self._v1)
+        return self
+
     def all_namespaces(self) -> list[Namespace]:
         def read(root: Bucket) -> list[Namespace]:
             v1 = self._v1(root)
@@ -198,15 +203,8 @@ class ContainerdRoot:
             return None
         path = posixpath.join(self.root, BLOBS, algo, hexpart)
         try:
-            with open(path, "rb") as f:
-                data = f.read(limit + 1)
-        except OSError:
-            return None
-        if len(data) > limit:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError:
+            return parse_json(read_bytes(path, limit))
+        except (OSError, ValueError):
             return None
 
 

@@ -8,12 +8,12 @@ to the config files and defaults.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .common import parse_json
 from .host import Host
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -49,7 +49,7 @@ def docker_info(host: Host, env: Mapping[str, str] | None = None, timeout: float
     if body is None:
         return None
     try:
-        info = json.loads(body)
+        info = parse_json(body)
     except ValueError:
         return None
     if not isinstance(info, dict) or not isinstance(info.get("DockerRootDir"), str):
@@ -109,10 +109,10 @@ def _unchunk(body: bytes) -> bytes | None:
         end = body.find(b"\r\n", pos)
         if end < 0:
             return None
-        try:
-            n = int(body[pos:end].split(b";")[0], 16)
-        except ValueError:
-            return None
+        size = body[pos:end].split(b";")[0].strip(b" \t")
+        if not size or size.strip(b"0123456789abcdefABCDEF"):
+            return None  # chunk-size is 1*HEXDIG: no sign, no prefix
+        n = int(size, 16)
         if n == 0:
             return b"".join(out)
         out.append(body[end + 2 : end + 2 + n])

@@ -18,8 +18,8 @@ from ..errors import StackError
 from ..stack import Stack
 from .common import SEP, id_list, no_such_tag
 from .containerd import Found, container_stack, image_stack, match_image
-from .ctrd import META_DB, ContainerdRoot
-from .docker import Container
+from .ctrd import META_DB, SNAPSHOTTER, ContainerdRoot
+from .docker import Container, containers, has_graph_driver
 from .engines import DockerPlace, Where, docker_containerd_root
 
 HUB = "docker.io/library/"
@@ -29,6 +29,23 @@ def short_ref(name: str) -> str:
     """``docker.io/library/x:1`` -> ``x:1`` (how Docker shows a Docker Hub image's name)."""
     name = name.removeprefix(HUB)
     return name.removeprefix("docker.io/")
+
+
+def uses_store(where: Where, place: DockerPlace) -> bool:
+    """Whether this Docker keeps its layers in containerd: as the daemon says; without it, as its data root
+    shows (no overlay2 layers, buildkit's ``containerd-*`` cache, or a container on the snapshotter). A Docker
+    on overlay2 never claims a containerd's ``moby`` namespace: another engine's images may be there."""
+    if place.info is not None:
+        return place.info.containerd_store
+    root = where.host.path(place.root)
+    if not has_graph_driver(root):
+        return True
+    try:
+        if any(name.startswith("containerd-") for name in os.listdir(posixpath.join(root, "buildkit"))):
+            return True
+    except OSError:
+        pass
+    return any(c.driver == SNAPSHOTTER for c in containers(root))
 
 
 class ContainerdStore:
@@ -44,6 +61,8 @@ class ContainerdStore:
     def if_present(cls, where: Where, place: DockerPlace) -> ContainerdStore | None:
         """The store, where Docker keeps images or layers in it (a Docker on the overlay2 driver has a
         namespace there too, for its running containers, but no snapshots)."""
+        if not uses_store(where, place):
+            return None
         store = cls(where, place)
         if not os.path.exists(posixpath.join(store.path, META_DB)):
             if where.containerd_root or (place.info is not None and place.info.containerd_store):

@@ -15,14 +15,13 @@ All paths here are host paths until :meth:`Host.path` maps them (``--host-root``
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StackError
+from .common import parse_json, parse_toml, read_bytes
 from .daemon import DockerInfo, docker_info
 from .host import Host, engine_processes, flag_value
 
@@ -34,6 +33,7 @@ CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 STORAGE_ROOT = "/var/lib/containers/storage"
 STORAGE_CONFIG = "/etc/containers/storage.conf"
+CONFIG_LIMIT = 1 << 20  # an engine config larger than this is not read
 
 
 @dataclass(frozen=True)
@@ -58,17 +58,14 @@ class ContainerdDaemon:
 
 def _toml(path: str) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return parse_toml(read_bytes(path, CONFIG_LIMIT))
+    except (OSError, ValueError):
         return {}
-    return data
 
 
 def _json(path: str) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read(1 << 20))
+        data = parse_json(read_bytes(path, CONFIG_LIMIT))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -67,10 +67,8 @@ class Host:
         """The host's ``/proc`` as seen here, or None when the host's processes cannot be seen."""
         if self.local:
             return "/proc"
-        mine = _mount_ns("/proc/self")
         for proc in (posixpath.join(self.root.rstrip("/"), "proc"), "/proc"):
-            ns = _mount_ns(posixpath.join(proc, "1"))
-            if ns is not None and ns != mine:  # PID 1 there is not ours: the host's init
+            if _other_mount_ns(posixpath.join(proc, "1")):  # PID 1 there is not in ours: the host's init
                 return proc
         return None
 
@@ -82,11 +80,21 @@ class Host:
         return posixpath.join(proc, "1", "mountinfo") if proc else None
 
 
-def _mount_ns(proc_pid: str) -> str | None:
+def _other_mount_ns(proc_pid: str) -> bool:
+    """Whether the process at ``proc_pid`` is in another mount namespace than this one: by the namespace links;
+    where its link may not be read (PID 1 of a host whose security module says no, as in a pod) but its mount
+    table may, by the table (a mount's id is new in every namespace, so two namespaces' tables differ)."""
     try:
-        return os.readlink(posixpath.join(proc_pid, "ns", "mnt"))
+        return os.readlink(posixpath.join(proc_pid, "ns", "mnt")) != os.readlink("/proc/self/ns/mnt")
+    except PermissionError:
+        pass
     except OSError:
-        return None
+        return False
+    try:
+        with open(posixpath.join(proc_pid, "mountinfo"), "rb") as theirs, open("/proc/self/mountinfo", "rb") as mine:
+            return theirs.read() != mine.read()
+    except OSError:
+        return False
 
 
 def engine_processes(host: Host, names: tuple[str, ...]) -> list[list[str]]:

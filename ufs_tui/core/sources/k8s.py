@@ -14,7 +14,6 @@ A restarted container leaves its earlier attempts behind: a running one wins, el
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from ..display import printable
 from ..errors import StackError
 from ..stack import Stack
+from .common import parse_json, read_bytes
 from .containerd import Found, container_stack, roots
 from .engines import Where, storage_root
 
@@ -90,7 +90,7 @@ def crio_pods(where: Where, mounted_uppers: set[str]) -> list[KubeContainer]:
     storage = StorageRoot(root)
     out = []
     for c in storage.containers():
-        annotations = _annotations(posixpath.join(root, "overlay-containers", c.id, "userdata", "config.json"))
+        annotations = _annotations(_crio_config(root, c.id))
         names = from_labels(annotations) or _from_storage_name(c.name)
         if names is None:
             continue
@@ -104,10 +104,18 @@ def crio_pods(where: Where, mounted_uppers: set[str]) -> list[KubeContainer]:
     return out
 
 
+def _crio_config(root: str, cid: str) -> str:
+    return posixpath.join(root, "overlay-containers", cid, "userdata", "config.json")
+
+
+def is_crio_sandbox(root: str, cid: str, name: str) -> bool:
+    """Whether a container of containers-storage is a CRI-O pod's infra (pause) container."""
+    return name.startswith("k8s_POD_") or _annotations(_crio_config(root, cid)).get(CRIO_TYPE) == "sandbox"
+
+
 def _annotations(path: str) -> dict[str, str]:
     try:
-        with open(path, "rb") as f:
-            spec = json.loads(f.read(16 << 20))
+        spec = parse_json(read_bytes(path))
     except (OSError, ValueError):
         return {}
     notes = spec.get("annotations") if isinstance(spec, dict) else None
@@ -128,8 +136,16 @@ def pod_containers(where: Where, running: set[tuple[str, str]], mounted_uppers: 
     try:
         out += containerd_pods(where, running)
     except StackError:
-        pass  # no containerd on this node
+        if where.containerd_root:
+            raise  # the root the user named cannot be read: that, not "no such pod"
+        # else: no containerd on this node
     return out + crio_pods(where, mounted_uppers)
+
+
+def attempt_rank(running: bool, created: float) -> tuple[bool, float]:
+    """How kubelet's current attempt of a restarted container is told from the earlier ones: a running one
+    wins, else the newest (the highest rank)."""
+    return running, created
 
 
 def choose(spec: str, pods: list[KubeContainer]) -> KubeContainer:
@@ -156,7 +172,7 @@ def choose(spec: str, pods: list[KubeContainer]) -> KubeContainer:
             )
         want = [p for p in in_pod if p.container == (name or names[0])]
         if want:
-            return max(want, key=lambda p: (p.running, p.created))
+            return max(want, key=lambda p: attempt_rank(p.running, p.created))
         raise StackError(spec, f"pod {ns}/{pod} has no container {name} (it has {', '.join(names)})")
     every = list(dict.fromkeys(f"{p.namespace}/{p.pod}" for p in pods))
     shown = ", ".join(printable(p) for p in every[:12]) or "none on this node"

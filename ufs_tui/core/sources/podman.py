@@ -10,7 +10,6 @@ image config stored as ``overlay-images/<id>/=<base64 of "sha256:<id>">``, and
 from __future__ import annotations
 
 import base64
-import json
 import os
 import posixpath
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from .common import (
     id_list,
     layer_label,
     no_such_tag,
+    parse_json,
     read_json,
     unique_match,
     with_labels,
@@ -55,11 +55,11 @@ def _created(metadata: object) -> float:
     if not isinstance(metadata, str):
         return 0.0
     try:
-        value = json.loads(metadata)
-    except ValueError:
+        value = parse_json(metadata)
+        created = value.get("created-at") if isinstance(value, dict) else None
+        return float(created) if isinstance(created, int | float) else 0.0
+    except (ValueError, OverflowError):  # not JSON; a number too big for a time
         return 0.0
-    created = value.get("created-at") if isinstance(value, dict) else None
-    return float(created) if isinstance(created, int | float) else 0.0
 
 
 class StorageRoot:

@@ -10,7 +10,6 @@ resolved) says why in the screen and the lists stay.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rich.style import Style
@@ -27,7 +26,6 @@ from ...core.display import plural, printable
 from ...core.errors import StackError
 from ...core.sources import OverlayMount, host_mounts, list_overlay_mounts, open_mount, open_source, where_from
 from ...core.sources.catalog import Entry, gather
-from ...core.sources.mountinfo import MOUNTINFO
 from ...core.stack import Stack
 from ..threads import call_back
 
@@ -99,16 +97,10 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
         Binding("r", "refresh", "Read the mount table again"),
     ]
 
-    def __init__(
-        self,
-        mountinfo: str = MOUNTINFO,
-        opener: Callable[[str, str], Stack] = open_mount,
-        engines: dict[str, str | None] | None = None,
-    ) -> None:
+    def __init__(self, engines: dict[str, str | None] | None = None) -> None:
         super().__init__()
-        self.mountinfo = mountinfo
-        self.opener = opener
-        self.engines = engines or {}  # --host-root, --docker-root, ...: where the engines are
+        self.engines = engines or {}  # --host-root, --docker-root, ...: where the engines and the mounts are
+        self.where = where_from(self.engines)
         self.mounts: list[OverlayMount] = []
         self.entries: list[Entry] = []
         self.loaded = False  # the mount list has been read (tests wait for this)
@@ -136,9 +128,8 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
 
     @work(thread=True, exclusive=True, group="entries")
     def _read_entries(self, app: App[Any]) -> None:
-        where = where_from(self.engines)
         try:
-            cat = gather(where, host_mounts(where), sizes=False)
+            cat = gather(self.where, host_mounts(self.where), sizes=False)
             entries, notes = cat.entries, cat.notes
         except StackError as e:
             entries, notes = [], [str(e)]
@@ -165,7 +156,7 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
     def _read(self, app: App[Any]) -> None:
         # Attributing a mount reads the engine's metadata: a thread keeps the screen responsive.
         try:
-            mounts = list_overlay_mounts(self.mountinfo)
+            mounts = list_overlay_mounts(where=self.where)
             error = None
         except StackError as e:
             mounts, error = [], str(e)
@@ -203,7 +194,7 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
     @work(thread=True, exclusive=True, group="mounts")
     def _open(self, app: App[Any], target: str) -> None:
         try:
-            stack = self.opener(target, self.mountinfo)
+            stack = open_mount(target, where=self.where)
         except StackError as e:
             call_back(app, self._failed, str(e))
             return
@@ -217,8 +208,7 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
             call_back(app, self._failed, str(e))
             return
         upper = stack.upper.path if stack.upper else None
-        where = where_from(self.engines)
-        target = next((m.target for m in host_mounts(where) if upper is not None and m.upper == upper), None)
+        target = next((m.target for m in host_mounts(self.where) if upper is not None and m.upper == upper), None)
         call_back(app, self.dismiss, (stack, target))
 
     def _failed(self, message: str) -> None:
