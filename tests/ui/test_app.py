@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from tests.archives import docker_save_archive
 from ufs_tui.core import status as S
 from ufs_tui.core.demo import Demo
 from ufs_tui.core.merge import OverlayView
@@ -286,45 +287,6 @@ async def test_cursor_follows_a_redirected_dir_both_ways(root_mount: None, demo:
         assert "absent" not in text_of(app.query_one("#where-merged"))
 
 
-def _docker_save_archive(path: str) -> None:
-    """A two-layer ``docker save`` archive, written by hand: layer 1 has a, b and dir/x; layer 2 replaces a,
-    adds c and deletes b with a ``.wh.`` whiteout."""
-    import hashlib
-    import io
-    import json
-    import tarfile
-
-    def layer(files: dict[str, bytes]) -> bytes:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                t.addfile(info, io.BytesIO(data))
-        return buf.getvalue()
-
-    layers = [
-        layer({"a": b"a1\n", "b": b"b1\n", "dir/x": b"x\n"}),
-        layer({"a": b"a2 longer\n", "c": b"c\n", ".wh.b": b""}),
-    ]
-    config = {
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(data).hexdigest() for data in layers]},
-        "history": [{"created_by": "ADD base /"}, {"created_by": "/bin/sh -c change things"}],
-    }
-    with tarfile.open(path, "w") as t:
-
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-
-        add("config.json", json.dumps(config).encode())
-        for n, data in enumerate(layers):
-            add(f"l{n}/layer.tar", data)
-        manifest = [{"Config": "config.json", "RepoTags": ["hand:1"], "Layers": ["l0/layer.tar", "l1/layer.tar"]}]
-        add("manifest.json", json.dumps(manifest).encode())
-
-
 async def test_layer_counts_of_an_image_archive(tmp_layers: str) -> None:
     """Layers read in place from an archive are counted too (they cannot be rebuilt from paths in a child)."""
     from ufs_tui.core.sources import open_source
@@ -332,7 +294,7 @@ async def test_layer_counts_of_an_image_archive(tmp_layers: str) -> None:
     from .helpers import settle_counts
 
     archive = os.path.join(tmp_layers, "img.tar")
-    _docker_save_archive(archive)
+    docker_save_archive(archive)
     stack = open_source(archive)
     app = make_app(stack, live=False)
     async with app.run_test(size=(160, 45)) as pilot:
@@ -350,3 +312,24 @@ async def test_layer_counts_of_an_image_archive(tmp_layers: str) -> None:
             "b": S.WHITEOUT,
             "c": S.LOWER,
         }
+
+
+async def test_an_image_archive_shows_contents_and_is_not_live(tmp_layers: str) -> None:
+    """A file of an archive shows its content and its diff against the layer below, read from the tar in
+    place; an archive does not change, so it is not watched and no layer is "missing"."""
+    from ufs_tui.core.sources import open_source
+
+    archive = os.path.join(tmp_layers, "img.tar")
+    docker_save_archive(archive)
+    app = make_app(open_source(archive))  # live by default, as the CLI makes it
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await goto(pilot, app.pane_tree("merged"), "/a")
+        body = text_of(app.query_one("#details-body"), width=300)
+        assert "Diff lower:1 → lower:0" in body and "+a2 longer" in body
+        await pilot.press("d")
+        await settle(pilot)
+        body = text_of(app.query_one("#details-body"), width=300)
+        assert "a2 longer" in body and "Not a directory" not in body
+        status = text_of(app.query_one("#status"), width=300)
+        assert "not watching" in status and "live" not in status and "missing" not in status, status

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
+from tests.archives import docker_save_archive
 from ufs_tui.core import status as S
 from ufs_tui.core.content import hexdump, read_content, safe_text, unified_diff
 from ufs_tui.core.demo import Demo, build_demo
 from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.panes import layer_items, merged_items, own_stack, where
+from ufs_tui.core.sources import open_source
 from ufs_tui.core.stack import Stack
 from ufs_tui.core.watch import ChangeMapper, Changes
 from ufs_tui.ui.explorer import Explorer
@@ -59,9 +61,9 @@ def test_unified_diff(tmp_path: os.PathLike[str]) -> None:
         f.write("one\ntwo\n")
     with open(b, "w") as f:
         f.write("one\nthree\n")
-    text, note = unified_diff(a, b, "lower:0/x", "upper/x")
+    text, note = unified_diff(read_content(a), read_content(b), "lower:0/x", "upper/x")
     assert "--- lower:0/x" in text and "-two" in text and "+three" in text and note == ""
-    assert unified_diff(a, a, "x", "y") == ("", "same content")
+    assert unified_diff(read_content(a), read_content(a), "x", "y") == ("", "same content")
 
 
 def test_pane_items_of_the_demo(demo: Demo) -> None:
@@ -170,3 +172,23 @@ def test_search_matches_substrings_and_globs(tmp_layers: str) -> None:
     assert search("*.CONF") == ["/etc/a.conf", "/etc/b.conf"]
     assert search("lai") == ["/plain"]
     assert search("etc/b") == ["/etc/b.conf"]
+
+
+def test_details_of_an_image_archive_read_its_layers_in_place(tmp_path: os.PathLike[str]) -> None:
+    """A file in an image archive: its content, read from the layer tar in place, and the diff against the
+    version it replaces in the layer below, as for layer dirs; no inode (a tar member has none)."""
+    archive = f"{tmp_path}/img.tar"
+    docker_save_archive(archive)
+    stack = open_source(archive)
+    top, bottom = stack.lowers
+    e = Explorer(stack)
+    d = e.details(None, "/a", str)
+    assert d.content is not None and (d.content.kind, d.content.data) == ("text", b"a2 longer\n")
+    assert d.content_path == f"{top.path}/a"
+    assert d.diff_labels == (bottom.name, top.name)
+    assert "-a1\n" in d.diff and "+a2 longer\n" in d.diff
+    assert dict(d.meta)["inode"] == "none (a member of an image archive)"
+    own = e.details(bottom, "/a", str)  # the Lower pane's older version, shown as it is in its layer
+    assert own.content is not None and own.content.data == b"a1\n"
+    only_below = e.details(None, "/dir/x", str)  # in one layer only: content, nothing to compare
+    assert only_below.content is not None and only_below.content.data == b"x\n" and only_below.diff == ""

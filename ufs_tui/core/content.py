@@ -66,10 +66,15 @@ def read_content(path: str, cap: int = DEFAULT_CAP) -> Content:
         return Content("error", size=st.st_size, message=e.strerror or str(e))
     finally:
         os.close(fd)
+    return content_of(data, fst.st_size, cap)
+
+
+def content_of(data: bytes, size: int, cap: int = DEFAULT_CAP) -> Content:
+    """The Content of a regular file of ``size`` bytes whose first ``cap + 1`` (or fewer) bytes are ``data``."""
     truncated = len(data) > cap
     data = data[:cap]
     kind: ContentKind = "binary" if looks_binary(data, truncated) else "text"
-    return Content(kind, data, fst.st_size, truncated)
+    return Content(kind, data, size, truncated)
 
 
 def _kind_words(mode: int) -> str:
@@ -133,13 +138,13 @@ def hexdump(data: bytes, width: int = 16) -> str:
     return "\n".join(lines)
 
 
-def unified_diff(old: str, new: str, old_label: str, new_label: str, cap: int = DEFAULT_CAP) -> tuple[str, str]:
-    """(diff text, note) of two regular files; the diff is empty with a note when it cannot be made.
+def unified_diff(a: Content, b: Content, old_label: str, new_label: str, cap: int = DEFAULT_CAP) -> tuple[str, str]:
+    """(diff text, note) of two files' contents (each read with ``cap``); the diff is empty with a note when it
+    cannot be made.
 
     The labels (paths, which may hold any byte) are made printable here: the diff is text to show.
     """
     old_label, new_label = printable(old_label), printable(new_label)
-    a, b = read_content(old, cap), read_content(new, cap)
     for c, label in ((a, old_label), (b, new_label)):
         if c.kind in ("none", "error"):
             return "", f"no diff: {label}: {c.message}"

@@ -22,6 +22,7 @@ from operator import attrgetter
 
 from . import dirscan
 from . import status as S
+from .content import DEFAULT_CAP, Content, content_of, read_content
 from .dirscan import DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN
 from .errors import StackError
 from .markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, dot_component, probe, redirect_problem
@@ -533,6 +534,28 @@ class OverlayView:
             if any(real == real_dir for _, real in sources):
                 out.append(mpath)
         return out
+
+    # ---------------------------------------------------------------- file data
+    def read_content(self, real: str, cap: int = DEFAULT_CAP) -> Content:
+        """What the regular file at ``real`` (a path in one of the layers) holds, up to ``cap`` bytes: read from
+        disk, or through its layer's LayerFS (an archive's layer tar, in place)."""
+        fs = self._fs_of(real) if self._fs else None
+        if fs is None:
+            return read_content(real, cap)
+        node = fs.probe(real)
+        if node is None:
+            return Content("error", message="No such file or directory")
+        if node.kind != "file":
+            return Content("none", size=node.size, message=f"a {node.kind}: not opened")
+        try:
+            data = fs.read(real, cap + 1)
+        except OSError as e:
+            return Content("error", size=node.size, message=e.strerror or str(e))
+        return content_of(data, node.size, cap)
+
+    def in_layer_fs(self, real: str) -> bool:
+        """Whether ``real`` is read through a LayerFS (a member of an image archive), not from a dir on disk."""
+        return bool(self._fs) and self._fs_of(real) is not None
 
     # ---------------------------------------------------------------- internals
     def _fs_of(self, path: str) -> LayerFS | None:

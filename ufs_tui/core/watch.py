@@ -68,10 +68,11 @@ class Changes:
 
 
 class ChangeMapper:
-    """Maps real paths under the layer roots (and an optional mount point) to merged paths."""
+    """Maps real paths under the layer roots (and an optional mount point) to merged paths. Layers read
+    through a LayerFS (an image archive's tars) are no dirs to watch and have no roots here."""
 
     def __init__(self, stack: Stack, mount_point: str | None = None, max_names: int = MAX_NAMES) -> None:
-        roots = [layer.path for layer in stack.all_layers]
+        roots = [layer.path for layer in stack.all_layers if layer.fs is None]
         if mount_point:
             roots.append(posixpath.normpath(mount_point))
         self.roots = roots

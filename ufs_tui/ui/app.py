@@ -368,7 +368,7 @@ class UfsApp(App[int]):
                 node.collapse()
 
     def on_pane_tree_loaded(self, event: PaneTree.Loaded) -> None:
-        if self.options.live and not self._watch_started and event.tree.pane == "merged" and event.path == "/":
+        if self.watching and not self._watch_started and event.tree.pane == "merged" and event.path == "/":
             # After the first frame: setting up inotify on a big tree costs about a second of CPU.
             self._watch_started = True
             self.call_after_refresh(self.watch_layers)
@@ -634,15 +634,19 @@ class UfsApp(App[int]):
         if self.current_path is not None:
             self._schedule_details()
 
+    @property
+    def watching(self) -> bool:
+        """Live updates asked for, and something to watch (an image archive's layers are no dirs: not)."""
+        return self.options.live and bool(self.explorer.mapper.roots)
+
     def _restart_watch(self) -> None:
-        """The watcher follows the new roots (layers and mount point): stop it, start a fresh one."""
-        if not self.options.live:
-            return
+        """The watcher follows the new roots (layers and mount point): stop it, start a fresh one (none for a
+        stack with nothing to watch)."""
         self._stop_watch.set()
         self._stop_watch = threading.Event()
         self.watch_ready = False
         self.missing = []
-        if self._watch_started:
+        if self._watch_started and self.watching:
             self.watch_layers()
 
     def action_edit_stack(self) -> None:
@@ -1020,7 +1024,7 @@ class UfsApp(App[int]):
     # -------------------------------------------------------------------- live
     def update_status(self) -> None:
         bits = Text()
-        if self.options.live:
+        if self.watching:
             bits.append("● live", style="bold green")
             if self.options.frozen or self.last_change is None:
                 bits.append("  no change yet" if self.last_change is None else "  last change —", style="dim")

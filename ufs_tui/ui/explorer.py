@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from ..core import status as S
-from ..core.content import Content, owner, read_content, unified_diff
+from ..core.content import Content, owner, unified_diff
 from ..core.content import is_dir as _is_dir
 from ..core.errors import StackError
 from ..core.layerstats import LayerCounts, layer_counts
@@ -477,7 +477,7 @@ class Explorer:
             ("owner", owner(node.uid, node.gid)),
             ("size", f"{node.size} bytes"),
             ("mtime", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node.mtime))),
-            ("inode", str(node.ino)),
+            ("inode", "none (a member of an image archive)" if self.full.in_layer_fs(shown.path) else str(node.ino)),
             ("real path", alias(shown.path)),
         ]
         if node.kind in ("chardev", "blockdev"):
@@ -495,19 +495,30 @@ class Explorer:
         if source is None and entry is not None and entry.data_error:
             d.content = Content("error", size=entry.size, message=entry.data_error)
         elif node.kind == "file" or (source is None and entry is not None and entry.kind == "file"):
-            d.content = read_content(content_path, CONTENT_CAP)
+            d.content = self.full.read_content(content_path, CONTENT_CAP)
             d.content_path = alias(content_path)
         elif node.kind in ("fifo", "chardev", "blockdev", "socket"):
             d.content = Content("none", message=f"a {node.kind}: never opened")
-        # A copied-up file: the lower version against the upper one.
-        upper_v = next((v for v in versions if v.layer.role == "upper" and v.fate == S.VISIBLE), None)
-        lower_v = next((v for v in versions if v.layer.role != "upper" and v.node.kind == "file"), None)
-        if upper_v is not None and upper_v.node.kind == "file" and lower_v is not None and not upper_v.node.metacopy:
-            d.diff, d.diff_note = unified_diff(
-                lower_v.path, upper_v.path, f"{lower_v.layer.name}{path}", f"upper{path}", CONTENT_CAP
-            )
-            d.diff_labels = (lower_v.layer.name, "upper")
+        self._diff_below(d, path, versions, shown)
         return d
+
+    def _diff_below(self, d: Details, path: str, versions: list[LayerVersion], shown: LayerVersion) -> None:
+        """The file shown against the version it replaces in the layers below (a copy-up, a later layer's
+        rewrite); none for a metacopy file, whose data is the one below."""
+        if shown.node.kind != "file" or shown.node.metacopy:
+            return
+        below = versions[versions.index(shown) + 1 :]
+        old = next((v for v in below if v.node.kind == "file"), None)
+        if old is None:
+            return
+        d.diff, d.diff_note = unified_diff(
+            self.full.read_content(old.path, CONTENT_CAP),
+            self.full.read_content(shown.path, CONTENT_CAP),
+            f"{old.layer.name}{path}",
+            f"{shown.layer.name}{path}",
+            CONTENT_CAP,
+        )
+        d.diff_labels = (old.layer.name, shown.layer.name)
 
 
 def _fate_status(v: LayerVersion, entry: object) -> str:
