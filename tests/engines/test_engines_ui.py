@@ -1,5 +1,6 @@
-"""The ``o`` screen's engine list in the explorer: every container the engines record (here podman's, in a
-private storage root given as the CLI's --podman-root would give it), opened with the keyboard into the panes."""
+"""The explorer on engines' containers: the ``o`` screen's engine list (podman's, in a private storage root
+given as the CLI's --podman-root would give it), opened with the keyboard into the panes; and commit, squash
+and mount of a Docker container's layers, which never write in Docker's storage."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import json
 import os
 import uuid
 
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList, Static
 
 from tests.engines.conftest import Engine
-from tests.ui.helpers import names, open_screen, settle, wait_until
+from tests.engines.test_engine_storage import listing
+from tests.overlay import kernel_tree, model_tree
+from tests.ui.helpers import names, open_screen, settle, text_of, wait_until
 from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.sources import open_source
 from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import make_app
+from ufs_tui.ui.screens.confirm import CommitScreen, ConfirmScreen, PromptScreen, SquashScreen
 from ufs_tui.ui.screens.mounts import MountsScreen
 
 
@@ -54,3 +59,58 @@ async def test_o_lists_an_engines_container_and_opens_it(podman: Engine, tmp_pat
                 podman.run("unmount", name)
     finally:
         podman.run("rm", "-f", name, check=False)
+
+
+async def test_commit_squash_and_mount_of_a_docker_container_write_nothing_in_its_storage(
+    docker: Engine, tmp_path: os.PathLike[str]
+) -> None:
+    """C asks where the new upper goes (nothing offered inside Docker's data root), S proposes no dir there,
+    and m offers the read-only mount, which the kernel shows as the model does; Docker's dirs are the same
+    names before and after."""
+    name = f"ui-{uuid.uuid4().hex[:8]}"
+    docker.run("run", "--name", name, "--network", "none", "multi:1", "sh", "-c", "echo x > /new")
+    out = os.fspath(tmp_path)
+    before = listing(docker.root)
+    app = make_app(open_source(f"docker:{name}", docker_root=docker.root), live=False)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await settle(pilot)
+            await pilot.press("C")
+            await wait_until(pilot, lambda: isinstance(app.screen, CommitScreen), "the commit form")
+            form = app.screen
+            said = text_of(form.query_one(Static), width=300)
+            assert "Docker's data root" in said and "never writes" in said
+            assert [i.value for i in form.query(Input)] == ["", ""]
+            form.query_one("#commit-upper", Input).value = f"{out}/u"
+            form.query_one("#commit-work", Input).value = f"{out}/w"
+            await pilot.press("enter", "enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+            assert "never changed" in text_of(app.screen.query_one("#confirm-lines"), width=300)
+            await pilot.press("y")
+            await wait_until(
+                pilot, lambda: app.stack.upper is not None and app.stack.upper.path == f"{out}/u", "commit"
+            )
+            await settle(pilot)
+            assert sorted(os.listdir(out)) == ["u", "w"]
+            await pilot.press("S")
+            await wait_until(pilot, lambda: isinstance(app.screen, SquashScreen), "the squash form")
+            assert app.screen.query_one("#squash-dest", Input).value == ""
+            await pilot.press("escape")
+            # m: the upper (now lower:0) is Docker's no more, the new one is ours; read-only: back to Docker's
+            app.set_stack(open_source(f"docker:{name}", docker_root=docker.root))
+            await settle(pilot)
+            await pilot.press("m")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the read-only offer")
+            assert "Mount it read-only?" in str(app.screen.query_one("#confirm").border_title)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen), "the target prompt")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.handle is not None and not app.mount_busy, "the mount")
+            assert app.handle is not None and app.stack.upper is None
+            assert kernel_tree(app.handle.path) == model_tree(app.stack)
+            assert "/new" in model_tree(app.stack)
+        app.cleanup()  # unmounts
+        assert listing(docker.root) == before
+    finally:
+        app.cleanup()
+        docker.run("rm", "-f", name, check=False)

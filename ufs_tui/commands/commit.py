@@ -21,18 +21,27 @@ def add_parser(subparsers: Any) -> None:
         "(next to the old ones unless given). No existing layer is changed. If ufs-tui has this stack mounted, it is "
         "unmounted and the new stack mounted at the same place. Prints the new stack's options.",
     )
-    add_stack_options(p)
-    p.add_argument("--new-upper", metavar="DIR", help="the new empty upper to create (default: UPPER.N)")
-    p.add_argument("--new-work", metavar="DIR", help="the new empty work dir to create (default: WORK.N)")
+    add_stack_options(p, source=True)
+    p.add_argument(
+        "--new-upper",
+        metavar="DIR",
+        help="the new empty upper to create (default: UPPER.N; required where the upper is in an engine's storage, "
+        "which ufs-tui never writes to)",
+    )
+    p.add_argument("--new-work", metavar="DIR", help="the new empty work dir to create (default: WORK.N; as above)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.layers_ops import commit, plan_commit
+    from ..core.errors import UfsError
+    from ..core.layers_ops import NeedsDestination, commit, plan_commit
     from ..core.mount import MountManager, recorded, unmount_recorded
 
     stack = stack_from_args(args)
-    plan = plan_commit(stack, args.new_upper, args.new_work)
+    try:
+        plan = plan_commit(stack, args.new_upper, args.new_work)
+    except NeedsDestination as e:
+        raise UfsError(f"{e}: give --new-upper DIR --new-work DIR") from None
     assert stack.upper is not None
     mounted = [h for h in recorded() if h.stack.upper is not None and h.stack.upper.path == stack.upper.path]
     lines = list(plan.lines)

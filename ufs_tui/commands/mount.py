@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any, TextIO
 
 from ..cli import add_stack_options, stack_from_args
-from ..core.mount_errors import KNOWN_OPTIONS, MountError
+from ..core.mount_errors import ENGINE_STORAGE, IN_USE, KNOWN_OPTIONS, NOT_EMPTY, MountError
 from . import report_mount_error, report_problems, report_warnings, say
 
 NAME = "mount"
+FLAG_FIX = {IN_USE: "; --force mounts anyway", NOT_EMPTY: "; --force mounts anyway", ENGINE_STORAGE: " (--read-only)"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,6 +41,12 @@ def add_parser(subparsers: Any) -> None:
         help="mount over a non-empty target dir (hiding its contents), and with an upper or work dir another overlay "
         "mount uses (the kernel allows that without index=on, but writes through both are undefined)",
     )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="mount with nothing writable: the upper becomes the topmost lower, no work dir (how the layers of an "
+        "engine's container are mounted: ufs-tui never writes in an engine's storage)",
+    )
     p.add_argument("target", nargs="?", metavar="TARGET", help="an empty dir (default: a new dir in the runtime dir)")
 
 
@@ -46,14 +54,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from ..core.mount import MountManager, target_problem
 
     stack = stack_from_args(args)
+    if args.read_only:
+        stack = stack.read_only()
     options = [o for text in args.option for o in text.split(",") if o]
     manager = MountManager()
     problems = manager.check(stack, args.backend, options, allow_in_use=args.force)
     tp = target_problem(args.target) if args.target else None
-    if tp is not None and not (args.force and "not empty" in tp.what):
+    if tp is not None and not (args.force and tp.kind == NOT_EMPTY):
         problems.append(tp)
     if problems:
-        return report_problems(problems)
+        return report_problems([replace(p, fix=f"{p.fix}{FLAG_FIX.get(p.kind, '')}") for p in problems])
     said = [str(w) for w in manager.warnings(stack, args.backend, options, allow_in_use=args.force)]
     report_warnings(said)
     say(f"{NAME}: {manager.plan(stack, args.target, args.backend, options)}")

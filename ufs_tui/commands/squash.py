@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
         "are kept as markers; the rest are dropped. Mounting the new stack shows the same merged view. No existing "
         "layer is changed. Prints the new stack's options.",
     )
-    add_stack_options(p)
+    add_stack_options(p, source=True)
     p.add_argument(
         "--from", dest="top", required=True, metavar="LAYER", help="topmost layer of the range (lower:N or N)"
     )

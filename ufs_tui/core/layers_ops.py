@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 from . import status as S
 from .errors import UfsError
 from .merge import Entry, OverlayView
+from .mount import mounted_with
+from .sources.engines import engine_storage
 from .stack import Layer, Stack
 
 if TYPE_CHECKING:
@@ -76,6 +78,24 @@ def fresh_sibling(path: str, suffix: str = "") -> str:
     return f"{base}.{n}"
 
 
+class NeedsDestination(UfsError):
+    """The layer is in an engine's own storage (``owner``), where ufs-tui never writes: the new dirs that the
+    default would put next to it have to be named, outside it."""
+
+    def __init__(self, path: str, owner: str) -> None:
+        self.owner = owner
+        super().__init__(f"{path} is in {owner}, where ufs-tui never writes: the new dirs must be named, outside it")
+
+
+def _must_be_ours(path: str, what: str) -> None:
+    """Refuse a new dir inside an engine's own storage (Docker's, containerd's, containers-storage)."""
+    owner = engine_storage(path)
+    if owner is not None:
+        raise UfsError(
+            f"{path}: the new {what} would be in {owner}, and ufs-tui never writes there: pick a dir outside it"
+        )
+
+
 def _must_be_new(path: str, what: str) -> None:
     if os.path.lexists(path):
         raise UfsError(f"{path}: {what} already exists (commit and squash only write to new dirs): pick a new path")
@@ -98,21 +118,32 @@ def plan_commit(stack: Stack, new_upper: str | None = None, new_work: str | None
     """Plan a commit: the upper becomes lower:0; ``new_upper`` / ``new_work`` (default: next to the old) are created."""
     if stack.upper is None:
         raise UfsError("--upper: a read-only stack has no upper to commit")
+    owner = engine_storage(stack.upper.path)
+    if owner is not None and (new_upper is None or new_work is None):
+        raise NeedsDestination(stack.upper.path, owner)
     new_upper = os.path.abspath(new_upper or fresh_sibling(stack.upper.path))
     new_work = os.path.abspath(new_work or fresh_sibling(stack.work or stack.upper.path, "" if stack.work else ".work"))
-    _must_be_new(new_upper, "upper")
-    _must_be_new(new_work, "work dir")
+    for path, what in ((new_upper, "upper"), (new_work, "work dir")):
+        _must_be_new(path, what)
+        _must_be_ours(path, what)
     if new_upper == new_work:
         raise UfsError(f"{new_upper}: the new upper and work dir must be different dirs")
     lowers = [stack.upper.path, *(layer.path for layer in stack.lowers)]
     result = _renumber(stack, lowers, new_upper, new_work)
-    lines = (
-        f"commit: the upper {stack.upper.path} becomes the topmost lower (lower:0); it is not changed",
+    whose = f" (in {owner})" if owner else ""
+    lines = [
+        f"commit: the upper {stack.upper.path}{whose} becomes the topmost lower (lower:0); it is read where it is, "
+        "never changed",
+        *(
+            f"the upper is in use by the overlay mounted at {target}: it keeps changing, and a lower that changes "
+            "under a mounted overlay gives undefined results: stop it before mounting the new stack"
+            for target in mounted_with(stack.upper.path)
+        ),
         f"will create the new empty upper: {new_upper}",
         f"will create the new empty work dir: {new_work}",
         "nothing else is written",
-    )
-    return Plan("commit", (new_upper, new_work), result, lines)
+    ]
+    return Plan("commit", (new_upper, new_work), result, tuple(lines))
 
 
 def commit(plan: Plan) -> Stack:
@@ -154,15 +185,20 @@ def plan_squash(stack: Stack, top: str, bottom: str, dest: str) -> Plan:
         raise UfsError(f"{top}..{bottom}: a squash needs at least two adjacent layers")
     dest = os.path.abspath(dest)
     _must_be_new(dest, "squashed layer dir")
+    _must_be_ours(dest, "squashed layer dir")
     paths = [layer.path for layer in stack.lowers]
     lowers = paths[:i] + [dest] + paths[j + 1 :]
     result = _renumber(stack, lowers, stack.upper.path if stack.upper else None, stack.work)
-    below = "the layers below it" if j + 1 < len(paths) else "nothing (the range reaches the bottom: no markers kept)"
+    markers = (
+        f"whiteouts and opaque dirs kept only where they hide something in the layers below it, as "
+        f"{stack.xattr_ns}.overlay.* markers"
+        if j + 1 < len(paths)
+        else "whiteouts and opaque dirs dropped: nothing is below the range for them to hide"
+    )
     lines = (
         f"squash: lower:{i}..lower:{j} ({j - i + 1} layers) become one new layer; they are not changed:",
         *(f"  lower:{k} {paths[k]}" for k in range(i, j + 1)),
-        f"will create: {dest} (the merged contents of the range; whiteouts and opaque dirs kept only where they "
-        f"hide something in {below}; markers as {stack.xattr_ns}.overlay.*)",
+        f"will create: {dest} (the merged contents of the range; {markers})",
         *(
             (f"the upper {stack.upper.path} stays on top (with index=on the kernel may refuse it over new lowers)",)
             if stack.upper

@@ -45,6 +45,8 @@ from typing import Any, Literal
 
 from .errors import UfsError
 from .mount_errors import (
+    IN_USE,
+    NOT_EMPTY,
     MountError,
     Problem,
     _libc,
@@ -225,6 +227,9 @@ class _KernelLogTail:
             self.fd = None
 
 
+FSCONFIG_VALUE_MAX = 255  # fsconfig copies at most 256 bytes of a string value, its NUL included (else EINVAL)
+
+
 def kernel_mount(params: Sequence[tuple[str, str | None]], target: str) -> list[str]:
     """Mount an overlay at ``target`` with the new mount API; raise :class:`KernelMountError` with the reason.
 
@@ -232,6 +237,8 @@ def kernel_mount(params: Sequence[tuple[str, str | None]], target: str) -> list[
     mount: only a warning without index=on)."""
     tail = _KernelLogTail()
     try:
+        if any(v is not None and len(os.fsencode(v)) > FSCONFIG_VALUE_MAX for _, v in params):
+            return _legacy_mount(params, target, tail)  # mount(2) takes a page of options
         try:
             fsfd = _syscall(_SYS_FSOPEN, ctypes.c_char_p(b"overlay"), ctypes.c_uint(_FSOPEN_CLOEXEC))
         except OSError as e:
@@ -585,7 +592,8 @@ def target_problem(target: str) -> Problem | None:
         return Problem(
             target,
             f"the mount target is not empty ({len(names)} entries would be hidden while mounted)",
-            "give an empty dir, or confirm (CLI: --force) to mount over it",
+            "give an empty dir, or confirm to mount over it",
+            kind=NOT_EMPTY,
         )
     return None
 
@@ -597,6 +605,59 @@ def _same_dir(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+@dataclass(frozen=True)
+class MountUser:
+    """Another overlay mount that uses some dirs: where it is, in words, and whose it is when that can be told."""
+
+    where: str  # its target (and, for ours, the backend)
+    dirs: tuple[str | None, ...]  # its upper and work dir
+    target: str
+    container: str | None = None  # "Docker container web", for an engine's container
+
+
+def _mount_users(runtime: str | None, replacing: MountHandle | None) -> list[MountUser]:
+    """Every overlay mount with an upper: /proc/self/mountinfo (an engine's container named) and this user's
+    record (userns and fuse mounts do not show their dirs in this namespace's mountinfo)."""
+    from .sources import list_overlay_mounts
+
+    users: list[MountUser] = []
+    skip = {replacing.target} if replacing is not None and replacing.backend != "userns" else set()
+    try:
+        for m in list_overlay_mounts():
+            if m.upper and m.target not in skip:
+                owner = f"{ENGINE_WORDS.get(m.engine or '', m.engine)} container {m.container}" if m.container else None
+                users.append(MountUser(m.target, (m.upper, m.work), m.target, owner))
+    except (OSError, UfsError):
+        pass
+    if runtime is None:
+        return users
+    try:
+        entries = Record(runtime).entries()
+    except (OSError, UfsError):
+        entries = []
+    for rec in entries:
+        try:
+            h = MountHandle.from_record(rec)
+        except (KeyError, TypeError, ValueError, UfsError):
+            continue
+        if (replacing is not None and h.id == replacing.id) or h.stack.upper is None or not _is_live(h):
+            continue
+        if any(u.target == h.target for u in users):
+            continue
+        users.append(MountUser(f"{h.target} ({h.backend}, ufs-tui)", (h.stack.upper.path, h.stack.work), h.target))
+    return users
+
+
+ENGINE_WORDS = {"docker": "Docker", "podman": "Podman", "containerd": "containerd"}
+
+
+def mounted_with(path: str, runtime: str | None = None) -> list[str]:
+    """Where the overlay mounts that use ``path`` as their upper or work dir are, in words."""
+    return [
+        u.container or u.where for u in _mount_users(runtime, None) if any(d and _same_dir(path, d) for d in u.dirs)
+    ]
+
+
 def in_use_problems(
     stack: Stack,
     options: Sequence[str] = (),
@@ -606,66 +667,37 @@ def in_use_problems(
 ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings): the stack's upper or work dir already used by another overlay mount.
 
-    Looks at /proc/self/mountinfo and this user's record (userns and fuse mounts do not show their dirs
-    in this namespace's mountinfo). ``replacing``: the mount that is about to be unmounted for this one
-    (not counted). With index=on the kernel refuses (EBUSY); without, it only logs a warning and writes
-    through both mounts are undefined: an error unless ``allow`` (the CLI's --force), then a warning."""
+    ``replacing``: the mount that is about to be unmounted for this one (not counted). With index=on the kernel
+    refuses (EBUSY); without, it only logs a warning and writes through both mounts are undefined: an error
+    (kind IN_USE, which ``allow`` turns into a warning: the CLI's --force) unless ``allow``."""
     if stack.upper is None:
         return [], []
-    from .sources.mountinfo import read_mountinfo
-
     mine = [("upper", stack.upper.path)] + ([("work dir", stack.work)] if stack.work else [])
-    users: list[tuple[str, list[str | None]]] = []  # (where, [upper, work]) of every other mount
-    skip = {replacing.target} if replacing is not None and replacing.backend != "userns" else set()
-    try:
-        for m in read_mountinfo():
-            if m.upper and m.target not in skip:
-                users.append((m.target, [m.upper, m.work]))
-    except (OSError, UfsError):
-        pass
-    if runtime is not None:
-        try:
-            entries = Record(runtime).entries()
-        except (OSError, UfsError):
-            entries = []
-        for rec in entries:
-            try:
-                h = MountHandle.from_record(rec)
-            except (KeyError, TypeError, ValueError, UfsError):
-                continue
-            if (replacing is not None and h.id == replacing.id) or h.stack.upper is None or not _is_live(h):
-                continue
-            if any(where == h.target for where, _ in users):
-                continue
-            users.append((f"{h.target} ({h.backend}, ufs-tui)", [h.stack.upper.path, h.stack.work]))
+    users = _mount_users(runtime, replacing)
     indexed = "index=on" in options
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for what, path in mine:
-        where = next((w for w, dirs in users if any(d and _same_dir(path, d) for d in dirs)), None)
-        if where is None:
+        user = next((u for u in users if any(d and _same_dir(path, d) for d in u.dirs)), None)
+        if user is None:
             continue
-        said = f"the {what} is in use by another overlay mount at {where}"
+        if user.container:
+            said = f"the {what} is in use by {user.container} (its root file system, mounted at {user.target})"
+            name = user.container.rsplit(" ", 1)[-1]
+            fix = f"stop the container ({name}) first, or commit its upper into new dirs and mount those"
+        else:
+            said = f"the {what} is in use by another overlay mount at {user.where}"
+            fix = f"unmount {user.target} first, or use another upper and work dir"
         if indexed:
-            errors.append(
-                Problem(
-                    path,
-                    f"{said}; with index=on the kernel refuses it (EBUSY: {what.split()[0]}dir is in-use)",
-                    f"unmount {where.split(' (')[0]} first, or use another upper and work dir",
-                )
-            )
+            kernel = f"with index=on the kernel refuses it (EBUSY: {what.split()[0]}dir is in-use)"
+            errors.append(Problem(path, f"{said}; {kernel}", fix))
         elif allow:
             warnings.append(
                 Problem(path, f"{said}: writes through both mounts are undefined", "unmount one of them soon")
             )
         else:
-            errors.append(
-                Problem(
-                    path,
-                    f"{said} (the kernel allows it, but writes through both mounts are undefined)",
-                    f"unmount {where.split(' (')[0]} first, or use another upper and work dir; --force mounts anyway",
-                )
-            )
+            undefined = "the kernel allows it, but writes through both mounts are undefined"
+            errors.append(Problem(path, f"{said} ({undefined})", fix, kind=IN_USE))
     return errors, warnings
 
 
@@ -791,7 +823,7 @@ class MountManager:
         created = False
         if target is not None:
             tp = target_problem(target)
-            if tp is not None and not (force and "not empty" in tp.what):
+            if tp is not None and not (force and tp.kind == NOT_EMPTY):
                 problems.append(tp)
             target = os.path.realpath(target)
         if problems:

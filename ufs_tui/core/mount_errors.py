@@ -49,14 +49,21 @@ KNOWN_OPTIONS: dict[str, tuple[str, ...] | None] = {
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a mount cannot work: ``subject`` (a path or option), what is wrong, and how to fix it."""
+    """One reason a mount cannot work: ``subject`` (a path or option), what is wrong, and how to fix it;
+    ``kind`` marks the ones a user may choose to override (the CLI's --force, a confirmation in the UI)."""
 
     subject: str
     what: str
     fix: str
+    kind: str = ""  # "" | IN_USE | NOT_EMPTY
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.what} (fix: {self.fix})"
+
+
+IN_USE = "in-use"  # the upper or work dir is another mount's (without index=on the kernel allows it)
+NOT_EMPTY = "not-empty"  # the target dir has entries that the mount would hide
+ENGINE_STORAGE = "engine-storage"  # the upper or work dir is an engine's: mount read-only instead
 
 
 class MountError(UfsError):
@@ -154,6 +161,20 @@ def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Pro
 
 
 # ------------------------------------------------------------------ stack checks
+def engine_storage_problems(stack: Stack) -> list[Problem]:
+    """The upper or work dir in an engine's own storage, which ufs-tui never writes to (a mount writes to its
+    work dir at once, and to its upper on every change): kind ENGINE_STORAGE, mount it read-only instead."""
+    from .sources.engines import engine_storage
+
+    out: list[Problem] = []
+    for what, path in (("upper", stack.upper.path if stack.upper else None), ("work dir", stack.work)):
+        owner = engine_storage(path) if path else None
+        if path and owner:
+            said = f"the {what} is in {owner}, where ufs-tui never writes (a mount writes there)"
+            out.append(Problem(path, said, "mount it read-only: its upper as the topmost lower", kind=ENGINE_STORAGE))
+    return out
+
+
 def check_mount(
     stack: Stack, options: Sequence[str] = (), backend: str = "kernel", will_create: Sequence[str] = ()
 ) -> list[Problem]:
@@ -172,6 +193,7 @@ def check_mount(
         if p:
             out.append(p)
     out.extend(option_problems(options, backend))
+    out.extend(engine_storage_problems(stack))
     if stack.upper is not None and stack.work is None:
         said = "fuse-overlayfs: workdir not specified" if backend == "fuse" else "the kernel says: missing 'workdir'"
         out.append(

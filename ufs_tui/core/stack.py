@@ -101,6 +101,16 @@ class Stack:
     def without_upper(self) -> Stack:
         return replace(self, upper=None, work=None)
 
+    def read_only(self) -> Stack:
+        """The same merged view with nothing writable: the upper becomes the topmost lower (lower:0), the
+        lowers move down one, labels kept; no work dir. A mount of it writes nothing."""
+        if self.upper is None:
+            return replace(self, work=None)
+        layers = (self.upper, *self.lowers)
+        lowers = tuple(replace(layer, role="lower", index=i) for i, layer in enumerate(layers))
+        data = tuple(replace(layer, index=len(lowers) + i) for i, layer in enumerate(self.data_layers))
+        return replace(self, lowers=lowers, upper=None, work=None, data_layers=data)
+
     def layer_by_name(self, name: str) -> Layer:
         for layer in self.all_layers:
             if layer.name == name:

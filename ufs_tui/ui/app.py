@@ -33,18 +33,28 @@ from textual.worker import Worker, get_current_worker
 from ..core.content import is_dir
 from ..core.display import plural, printable
 from ..core.errors import UfsError
-from ..core.layers_ops import Plan, commit, commit_remount, fresh_sibling, plan_commit, plan_squash, squash
+from ..core.layers_ops import (
+    NeedsDestination,
+    Plan,
+    commit,
+    commit_remount,
+    fresh_sibling,
+    plan_commit,
+    plan_squash,
+    squash,
+)
 from ..core.layerstats import LayerCounts, layer_counts, stack_to_json
 from ..core.merge import join
 from ..core.mount import MountHandle, MountManager, RemountError, mount_options, resolve_backend, target_problem
-from ..core.mount_errors import MountError, Problem, one_line
+from ..core.mount_errors import ENGINE_STORAGE, NOT_EMPTY, MountError, Problem, one_line
 from ..core.panes import Item
+from ..core.sources.engines import engine_storage
 from ..core.stack import Layer, Stack
 from ..core.watch import Changes
 from .bindings import app_bindings
 from .commands import UfsCommands
 from .explorer import Details, Explorer, ViewFilter
-from .screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen, expand_path
+from .screens.confirm import CommitScreen, ConfirmScreen, MessageScreen, PromptScreen, SquashScreen, expand_path
 from .screens.filter import StatusFilterScreen
 from .screens.help import HelpScreen, LegendScreen
 from .screens.mounts import MountsScreen
@@ -761,6 +771,9 @@ class UfsApp(App[int]):
             self.notify(f"already {self.handle.note}; u unmounts", markup=False)
             return
         problems = stack_problems(self.stack, self.backend)
+        if problems and all(p.kind == ENGINE_STORAGE for p in problems):
+            self._offer_read_only(problems)
+            return
         if problems:
             self.show_error("This stack cannot be mounted", problems)
             return
@@ -791,7 +804,7 @@ class UfsApp(App[int]):
             tp = target_problem(target)
             if tp is None:
                 self.mount_worker(target, False)
-            elif "not empty" in tp.what:
+            elif tp.kind == NOT_EMPTY:
 
                 def over(yes: bool | None) -> None:
                     if yes:
@@ -810,6 +823,18 @@ class UfsApp(App[int]):
                 self.show_error("Cannot mount there", [tp])
 
         self.push_screen(PromptScreen("Mount the stack", lines, "", "empty: a new dir in the runtime dir"), got)
+
+    def _offer_read_only(self, problems: list[Problem]) -> None:
+        """The upper (or work dir) is an engine's: mount the same view read-only, the upper as the topmost lower."""
+        lines = [f"{p.subject}: {p.what}" for p in problems]
+        lines.append("Read-only, the upper becomes the topmost lower: the same merged view, and nothing is written.")
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.set_stack(self.stack.read_only())
+                self.action_mount()
+
+        self.push_screen(ConfirmScreen("Mount it read-only?", lines, "y: mount read-only"), done)
 
     def mount_worker(self, target: str | None, force: bool) -> None:
         if self._start_busy("mounting"):
@@ -932,9 +957,18 @@ class UfsApp(App[int]):
         self._failed(title, err, outcome)
 
     # ------------------------------------------------------------------ commit / squash
-    def action_commit(self) -> None:
+    def action_commit(self, new_upper: str | None = None, new_work: str | None = None) -> None:
         try:
-            plan = plan_commit(self.stack)
+            plan = plan_commit(self.stack, new_upper, new_work)
+        except NeedsDestination as e:
+            lines = [f"{e}.", "The new empty upper and work dir are made where you say; the upper is not changed."]
+
+            def got(answer: tuple[str, ...] | None) -> None:
+                if answer is not None:
+                    self.action_commit(*(expand_path(a) if a else "" for a in answer))
+
+            self.push_screen(CommitScreen(lines, new_upper or "", new_work or ""), got)
+            return
         except UfsError as e:
             self.show_error("Cannot commit", text=str(e))
             return
@@ -978,13 +1012,17 @@ class UfsApp(App[int]):
             return
         top = self.lower_layer.index if self.lower_layer is not None and self.lower_layer.role == "lower" else 0
         top = min(top, len(lowers) - 2)
-        dest = fresh_sibling(lowers[top].path, ".squashed")
+        owner = engine_storage(lowers[top].path)
+        dest = "" if owner else fresh_sibling(lowers[top].path, ".squashed")
+        note = f" (the layers are in {owner}, where ufs-tui never writes: name a dir outside it)" if owner else ""
         lines = [f"lower:{la.index}  {la.path}" for la in lowers]
 
-        def got(answer: tuple[str, str, str] | None) -> None:
+        def got(answer: tuple[str, ...] | None) -> None:
             if answer is None:
                 return
-            a, b, path = answer
+            rng, path = answer
+            a, _, b = rng.partition("..")
+            a, b = a.strip(), (b or a).strip()
             try:
                 plan = plan_squash(self.stack, a, b, expand_path(path))
             except UfsError as e:
@@ -999,7 +1037,7 @@ class UfsApp(App[int]):
 
             self.push_screen(ConfirmScreen("Squash these layers?", [*plan.lines, *more], "y: squash"), done)
 
-        self.push_screen(SquashScreen(lines, f"lower:{top}..lower:{top + 1}", dest), got)
+        self.push_screen(SquashScreen(lines, f"lower:{top}..lower:{top + 1}", dest, note), got)
 
     @work(thread=True, group="mount", exit_on_error=False)
     def _squash(self, plan: Plan, handle: MountHandle | None) -> None:

@@ -188,6 +188,28 @@ def _socket(host: Host, address: str) -> str:
     return real if os.path.exists(real) else here
 
 
+# What marks the root of each engine's own storage (every name must be there), and how it is named in words.
+_STORAGE_MARKS = (
+    ("containerd's root {}", ("io.containerd.metadata.v1.bolt",)),
+    ("containers-storage {} (Podman, CRI-O)", ("overlay-layers", "storage.lock")),
+    ("Docker's data root {}", ("containers", "image", "network")),
+)
+
+
+def engine_storage(path: str) -> str | None:
+    """The engine storage that holds ``path`` (or would, were it made), in words with its root, such as
+    ``Docker's data root /var/lib/docker``; None when no engine's does. ufs-tui never writes there."""
+    here = os.path.realpath(path)
+    while True:
+        for words, marks in _STORAGE_MARKS:
+            if all(os.path.exists(posixpath.join(here, m)) for m in marks):
+                return words.format(here)
+        parent = posixpath.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
 def storage_root(where: Where) -> str:
     if where.podman_root:
         return where.podman_root

@@ -1,5 +1,5 @@
 """Small dialogs: a yes/no confirmation that says exactly what will be written, a one-line prompt with
-directory completion, a squash form, and a message box for problems.
+directory completion, forms (squash, commit), and a message box for problems.
 
 Every text shown comes from the caller as plain strings: nothing here is Rich markup, so paths with
 ``[red]`` or escape sequences show literally (through :func:`printable`).
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -163,37 +164,70 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class SquashScreen(ModalScreen[tuple[str, str, str] | None]):
-    """The squash form: the range (``lower:I..lower:J``) and the new dir; Enter on the last field submits."""
+@dataclass(frozen=True)
+class Field:
+    """One input of a :class:`FormScreen`: its label, first value, id and whether dir names complete."""
 
-    AUTO_FOCUS = "#squash-range"
+    label: str
+    value: str
+    id: str
+    placeholder: str = ""
+    paths: bool = True
+
+
+class FormScreen(ModalScreen[tuple[str, ...] | None]):
+    """Lines that say what will happen, then inputs; Enter moves to the next input and, on the last, gives
+    every value (stripped); Esc gives None."""
+
+    AUTO_FOCUS = "Input"  # the first one
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, lines: Sequence[str], rng: str, dest: str) -> None:
+    def __init__(self, title: str, lines: Sequence[str], fields: Sequence[Field]) -> None:
         super().__init__()
+        self.title_text = title
         self.lines = list(lines)
-        self.rng = rng
-        self.dest = dest
+        self.fields = list(fields)
 
     def compose(self) -> ComposeResult:
-        box = Vertical(id="squash", classes="dialog")
-        box.border_title = "Squash adjacent lowers into one new layer"
+        box = Vertical(classes="dialog form")
+        box.border_title = self.title_text
         box.border_subtitle = "Enter: next / ok · → completes a dir name · Esc: cancel"
         with box:
             yield Static(lines_text(self.lines))
-            yield Static(Text("layers (top..bottom, inclusive):", style="bold"))
-            yield Input(self.rng, placeholder="lower:0..lower:1", id="squash-range")
-            yield Static(Text("new layer dir (must not exist; nothing else is written):", style="bold"))
-            yield Input(self.dest, suggester=DirSuggester(), id="squash-dest")
+            for f in self.fields:
+                yield Static(Text(f.label, style="bold"))
+                yield Input(f.value, placeholder=f.placeholder, suggester=DirSuggester() if f.paths else None, id=f.id)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "squash-range":
-            self.query_one("#squash-dest", Input).focus()
+        ids = [f.id for f in self.fields]
+        i = ids.index(event.input.id or "")
+        if i + 1 < len(ids):
+            self.query_one(f"#{ids[i + 1]}", Input).focus()
             return
-        rng = self.query_one("#squash-range", Input).value.strip()
-        top, _, bottom = rng.partition("..")
-        self.dismiss((top.strip(), (bottom or top).strip(), event.value.strip()))
+        self.dismiss(tuple(self.query_one(f"#{n}", Input).value.strip() for n in ids))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class SquashScreen(FormScreen):
+    """The squash form: the range (``lower:I..lower:J``) and the new dir."""
+
+    def __init__(self, lines: Sequence[str], rng: str, dest: str, dest_note: str = "") -> None:
+        fields = [
+            Field("layers (top..bottom, inclusive):", rng, "squash-range", "lower:0..lower:1", paths=False),
+            Field(f"new layer dir (must not exist; nothing else is written){dest_note}:", dest, "squash-dest"),
+        ]
+        super().__init__("Squash adjacent lowers into one new layer", lines, fields)
+
+
+class CommitScreen(FormScreen):
+    """The commit form: the new empty upper and work dir (both must not exist yet)."""
+
+    def __init__(self, lines: Sequence[str], upper: str, work: str) -> None:
+        fields = [
+            Field("new empty upper (must not exist):", upper, "commit-upper"),
+            Field("new empty work dir (must not exist; on the same filesystem as the upper):", work, "commit-work"),
+        ]
+        super().__init__("Commit the upper: where the new upper goes", lines, fields)
