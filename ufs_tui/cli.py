@@ -8,6 +8,7 @@ warnings and exits 1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import os
 import sys
@@ -42,7 +43,7 @@ open the explorer UI:
 
 commands (read only unless named otherwise):
   tree     print the merged tree (text or JSON lines), without mounting
-  diff     print the upper's changes (text, json, or exactly what 'docker diff' prints)
+  diff     print a layer's changes: the upper's, an image's top layer's (text, json, or as 'docker diff')
   ps       list every container and image of every engine on this host, and how to open each
   mounts   list the overlay mounts on this host and who owns them
   mount    mount a stack (writes: creates the mount; kernel, user namespace or fuse-overlayfs)
@@ -199,14 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     diff = sub.add_parser(
         "diff",
-        help="print the upper's changes",
-        description="Print what the upper changes over the lowers. --format docker prints exactly the A/C/D lines "
+        help="print the upper's changes (an image's: its top layer's; --layer: any layer's)",
+        description="Print what the upper changes over the lowers (a stack without one: what its topmost lower "
+        "changes; --layer NAME: what that layer changes over the layers under it, as dive's current layer). "
+        "--format docker prints exactly the A/C/D lines "
         "'docker diff' prints for a container with this stack, --format podman exactly what 'podman diff' prints "
         "(the engines' rules differ; both observed with Docker 20.10 and Podman 4.3).",
         epilog=_diff_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_stack_options(diff, source=True)
+    diff.add_argument(
+        "--layer", metavar="NAME", help="the layer whose changes to print: upper, lower:N (default: the topmost)"
+    )
     diff.add_argument(
         "--format",
         choices=("text", "docker", "podman", "json"),
@@ -351,9 +357,11 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "diff":
         from .core.diff import changes, podman_changes
 
-        stack = stack_from_args(args)
-        if stack.upper is None:
-            raise UfsError("--upper: diff needs an upper layer to compare with the lowers")
+        whole = stack_from_args(args)
+        changer = whole.changer(args.layer)
+        if args.format == "podman" and changer.fs is not None:
+            raise UfsError(f"{changer.name}: --format podman reads layer dirs, and this layer is in an archive")
+        stack, names = whole.focused(changer)
         errors: dict[str, str] = {}
         # names exactly as the engine prints them for scripts; escaped on a terminal
         isatty = getattr(out, "isatty", None)
@@ -362,6 +370,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
             found = podman_changes(stack, errors)
         else:  # docker: fail where docker diff fails; text and json show such an entry (status error)
             found = changes(stack, errors, strict=args.format == "docker")
+        found = (dataclasses.replace(c, layer=names.get(c.layer, c.layer)) for c in found)
         report.write_diff(found, out, args.format, raw)
         return _warn(errors)
     if args.command == "demo":
@@ -369,9 +378,11 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
 
         with build_demo() as demo:
             if args.print:
-                print(f"# demo stack in {demo.root}, made by {demo.how}", file=out)
+                # comments in a text tree; beside JSON lines, which hold only JSON: on stderr
+                said = sys.stderr if args.format == "json" else out
+                print(f"# demo stack in {demo.root}, made by {demo.how}", file=said)
                 for note in demo.notes:
-                    print(f"# note: {note}", file=out)
+                    print(f"# note: {note}", file=said)
                 view = OverlayView(demo.stack)
                 (report.write_tree_json if args.format == "json" else report.write_tree_text)(view, out, args.all)
                 return 0

@@ -94,6 +94,38 @@ async def test_layer_switch(demo: Demo) -> None:
         assert app.lower_layer == demo.stack.lowers[0]
 
 
+async def test_list_keys_layer_ends_and_reload_say_what_they_do(demo: Demo) -> None:
+    """j/k/g/G move in every list (the layer list here, as in the panes); [ and ] walk the lowers only and
+    stop at the ends, saying so (the upper has its own pane); r says that it reloaded."""
+    from textual.widgets import OptionList
+
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        layers = app.query_one("#layers", OptionList)
+        await pilot.press("4", "home", "j")
+        assert layers.highlighted == 1
+        await pilot.press("k")
+        assert layers.highlighted == 0
+        await pilot.press("G")
+        assert layers.highlighted == layers.option_count - 1
+        await pilot.press("g")
+        assert layers.highlighted == 0
+        assert app.lower_layer == demo.stack.lowers[0]
+        await pilot.press("left_square_bracket")  # above lower:0 is the upper: not in the Lower pane
+        await settle(pilot)
+        assert app.lower_layer == demo.stack.lowers[0]
+        assert "lower:0 is the topmost lower" in " ".join(str(n.message) for n in app._notifications)
+        for _ in range(len(demo.stack.lowers) + 1):
+            await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert app.lower_layer == demo.stack.lowers[-1]
+        assert "is the bottom layer" in " ".join(str(n.message) for n in app._notifications)
+        await pilot.press("r")
+        await settle(pilot)
+        assert "reloaded" in " ".join(str(n.message) for n in app._notifications)
+
+
 async def test_changes_only_and_status_filter(demo: Demo) -> None:
     app = demo_app(demo)
     async with app.run_test(size=(160, 45)) as pilot:
@@ -333,3 +365,9 @@ async def test_an_image_archive_shows_contents_and_is_not_live(tmp_layers: str) 
         assert "a2 longer" in body and "Not a directory" not in body
         status = text_of(app.query_one("#status"), width=300)
         assert "not watching" in status and "live" not in status and "missing" not in status, status
+        # changes only: what the top layer changed (as diff prints it), not an empty pane
+        await pilot.press("c")
+        await settle(pilot)
+        assert names(app.pane_tree("merged")) == ["a", "b", "c"]
+        assert app.pane_tree("merged").nodes["/b"].data.status == S.WHITED_OUT
+        assert "changes only (lower:0's)" in text_of(app.query_one("#status"), width=300)

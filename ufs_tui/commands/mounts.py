@@ -24,12 +24,24 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--mountinfo", help=argparse.SUPPRESS)
 
 
+def _ours() -> dict[str, str]:
+    """target -> backend of the mounts in this user's ufs-tui record."""
+    from ..core.errors import UfsError
+    from ..core.mount import recorded
+
+    try:
+        return {h.target: h.backend for h in recorded()}
+    except (OSError, UfsError):
+        return {}
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from ..cli import engine_opts
     from ..core.display import printable
     from ..core.sources import list_overlay_mounts, where_from
 
     mounts = list_overlay_mounts(args.mountinfo, where_from(engine_opts(args)))
+    ours = _ours()
     for m in mounts:
         if args.format == "json":
             obj: dict[str, object] = {
@@ -42,12 +54,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 "engine": m.engine,
                 "container": m.container,
                 "container_id": m.container_id,
+                "ufs_tui": ours.get(m.target),  # the backend, when ufs-tui made this mount
             }
             if m.problems:
                 obj["problems"] = list(m.problems)
             out.write(json.dumps(obj, ensure_ascii=True) + "\n")
             continue
-        owner = m.engine or "-"
+        owner = f"ufs-tui, {ours[m.target]}" if m.target in ours else m.engine or "-"
         if m.container:
             owner += f" {m.container}"
         out.write(f"{printable(m.target)}  [{printable(owner)}]\n")

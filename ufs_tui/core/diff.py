@@ -154,12 +154,13 @@ class _Naive:
             self._errors[e.path] = e.problem
             return
         root = _Stat(stat.S_IFDIR, 0, 0, 0, 0, 0)
-        self._add_changes("/", self.merged.root_entry(), root, self.below.root_entry(), True)
+        old = self.below.root_entry() if self.stack.lowers else None  # the bottom layer: over nothing
+        self._add_changes("/", self.merged.root_entry(), root, old, True)
 
     # moby's FileInfo.addChanges, for one path that is in the new tree
     def _add_changes(self, path: str, new: Entry, new_st: _Stat, old: Entry | None, added: bool) -> None:
         start = len(self.out)
-        if old is None:
+        if old is None and path != "/":  # the root is never a change (a bottom layer's is over nothing)
             self.out.append(self._change(S.DIFF_ADDED, new))
             added = True
         new_isdir = _isdir_bits(new_st.mode)
@@ -214,9 +215,9 @@ class _Naive:
             return []
         if not msrc or msrc[0][0].role != "upper" or msrc[1:] != bsrc:
             return None
-        real = msrc[0][1]
+        layer, real = msrc[0]
         try:
-            raw = os.listdir(real)
+            raw = list(layer.fs.listdir(real) or ()) if layer.fs is not None else os.listdir(real)
         except OSError as e:
             self._errors[real] = e.strerror or str(e)
             return []
@@ -273,14 +274,15 @@ class _Naive:
     def _deleted(self, path: str, old: Entry) -> Change:
         """``D``: the upper's whiteout when it has one, else the lower object an opaque or redirected dir hides."""
         real = self.upper.real(path)
-        node = probe(real, self.ns)
+        node = self._node(self.upper, real)
         if node is not None and node.whiteout:
             return Change(S.DIFF_DELETED, path, real, node, S.WHITEOUT, "upper")
         if self.oci:
             parent, name = posixpath.split(real)
             marker = posixpath.join(parent, WH_PREFIX + name)
-            if os.path.lexists(marker):
-                return Change(S.DIFF_DELETED, path, marker, probe(marker, self.ns), S.WHITEOUT, "upper")
+            mnode = self._node(self.upper, marker)
+            if mnode is not None:
+                return Change(S.DIFF_DELETED, path, marker, mnode, S.WHITEOUT, "upper")
         status = S.SHADOWED
         anc = posixpath.dirname(path)
         while anc != "/":

@@ -1169,7 +1169,13 @@ def unmount_target(target: str, runtime: str | None = None) -> str:
     fstype = fstype_at(real)
     if fstype is None:
         raise MountError(
-            [Problem(target, "nothing is mounted here", "check the path (ufs-tui umount --mine lists ours)")]
+            [
+                Problem(
+                    target,
+                    "nothing is mounted here",
+                    "check the path ('ufs-tui mounts' lists the overlay mounts, marking ufs-tui's own)",
+                )
+            ]
         )
     if fstype not in ("overlay", "fuse.fuse-overlayfs"):
         raise MountError([Problem(target, f"this is a {fstype} mount, not an overlay", "use umount(8) for it")])

@@ -72,19 +72,21 @@ def merged_item(entry: Entry, parent: str) -> Item:
 def merged_items(
     full: OverlayView, path: str, changes_only: bool = False, below: OverlayView | None = None
 ) -> list[Item]:
-    """The Merged pane at dir ``path``. ``changes_only``: like ``docker diff``, only what the upper changes,
-    plus the names it deletes (whited out, or hidden by an opaque dir; ``below`` is the lowers' own view)."""
+    """The Merged pane at dir ``path``. ``changes_only``: like ``docker diff``, only what the top layer (the
+    upper; an image's topmost lower) changes, plus the names it deletes (whited out, or hidden by an opaque
+    dir; ``below`` is the view of the layers under it)."""
     path = normpath(path)
     if not changes_only:
         return [merged_item(e, path) for e in full.list_dir(path)]
+    changer = full.stack.changer()
     entries, hidden = full.list_all(path)
-    # The upper's own doing only: a whiteout or an opaque dir inside a lower is part of the image, not a change.
-    items = {e.name: merged_item(e, path) for e in entries if e.layer.role == "upper"}
+    # That layer's own doing only: a whiteout or an opaque dir further down is part of the image, not a change.
+    items = {e.name: merged_item(e, path) for e in entries if e.layer == changer}
     visible = {e.name for e in entries}
     for h in hidden:
         if h.name in visible or h.name in items or h.status not in (S.WHITED_OUT, S.OPAQUE_HIDDEN):
             continue
-        if h.by is None or h.by.role != "upper":
+        if h.by != changer:
             continue
         items[h.name] = _hidden_item(full, h.name, path, h.path, h.status, h.by)
     top = next((e for e in [full.lookup(path)] if e is not None), None)

@@ -101,6 +101,36 @@ class Stack:
     def without_upper(self) -> Stack:
         return replace(self, upper=None, work=None)
 
+    def changer(self, name: str | None = None) -> Layer:
+        """The layer whose own changes "changes only" and ``diff`` show: ``name``, else the upper, else the
+        topmost lower (an image's top layer). Raises StackError for a name the stack does not have."""
+        if name is None:
+            return self.layers[0]
+        try:
+            layer = self.layer_by_name(name)
+        except KeyError:
+            names = ", ".join(la.name for la in self.layers)
+            raise StackError(name, f"no such layer (this stack has {names})") from None
+        if layer.role == "data":
+            raise StackError(name, "a data-only layer changes nothing by itself (it holds metacopy files' data)")
+        return layer
+
+    def focused(self, layer: Layer) -> tuple[Stack, dict[str, str]]:
+        """``layer`` as the upper over the layers under it: what comparing that stack with its lowers shows is
+        what ``layer`` changed. Also the names its layers have in this stack (by their names there)."""
+        if layer.role == "upper":
+            return self, {}
+        under = self.lowers[layer.index + 1 :]
+        lowers = tuple(replace(la, index=i) for i, la in enumerate(under))
+        data = tuple(replace(la, index=len(lowers) + i) for i, la in enumerate(self.data_layers))
+        top = replace(layer, role="upper", index=-1)
+        sub = replace(self, lowers=lowers, upper=top, work=None, data_layers=data)
+        names = {"upper": layer.name}
+        names.update(
+            {new.name: old.name for new, old in zip((*lowers, *data), (*under, *self.data_layers), strict=True)}
+        )
+        return sub, names
+
     def read_only(self) -> Stack:
         """The same merged view with nothing writable: the upper becomes the topmost lower (lower:0), the
         lowers move down one, labels kept; no work dir. A mount of it writes nothing."""

@@ -479,11 +479,17 @@ class UfsApp(App[int]):
             self._schedule_details()
 
     def action_lower_layer(self, step: int) -> None:
-        layers = list(self.stack.all_layers)
+        """The Lower pane shows the lower (or data) layer above or below; at either end it stays, and says so
+        (the upper has its own pane)."""
+        layers = [*self.stack.lowers, *self.stack.data_layers]
         if not layers:
             return
         i = layers.index(self.lower_layer) if self.lower_layer in layers else 0
-        self.show_lower(layers[(i + step) % len(layers)])
+        if not 0 <= i + step < len(layers):
+            end = "the topmost lower (the upper is in its own pane)" if step < 0 else "the bottom layer"
+            self.notify(f"{layers[i].name} is {end}", markup=False)
+            return
+        self.show_lower(layers[i + step])
 
     @work(exclusive=True, group="counts", exit_on_error=False)
     async def start_counts(self, only: frozenset[str] | None = None) -> None:
@@ -605,6 +611,7 @@ class UfsApp(App[int]):
         for pane in PANES:
             self._set_pane_source(pane)
         self.start_counts()
+        self.notify("reloaded from the layers", markup=False)
 
     # ------------------------------------------------------------------ the stack
     def mount_point(self) -> str | None:
@@ -1072,7 +1079,8 @@ class UfsApp(App[int]):
         else:
             bits.append("○ not watching", style="dim")
         if self.flt.changes_only:
-            bits.append("  changes only", style="bold yellow")
+            whose = "" if self.stack.upper is not None or not self.stack.layers else f" ({self.stack.changer().name}'s)"
+            bits.append(f"  changes only{whose}", style="bold yellow")
         if self.flt.statuses is not None:
             bits.append(f"  statuses: {len(self.flt.statuses)} shown", style="bold yellow")
         for path in self.missing:

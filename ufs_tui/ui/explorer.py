@@ -110,9 +110,11 @@ class ViewFilter:
     statuses: frozenset[str] | None = None  # None: every status
 
     def keep(self, item: Item, merged: bool) -> bool:
-        if item.expandable and not (merged and self.changes_only and item.status == S.LOWER):
+        if item.expandable:
             return True
-        if self.changes_only and item.status == S.LOWER:
+        # "changes only" in the Merged pane was applied by merged_items (the changing layer's own rows, which
+        # are an image's lower:0 rows too); in a layer pane it leaves out what that layer has unchanged
+        if self.changes_only and not merged and item.status == S.LOWER:
             return False
         return self.statuses is None or item.status in self.statuses
 
@@ -180,7 +182,7 @@ class Explorer:
         self.mount_point = mount_point
         self.lock = threading.RLock()
         self.full: OverlayView = CachedView(stack)
-        self.below = OverlayView(stack.without_upper()) if stack.upper is not None else None
+        self.below = _below_changer(stack)
         self._own: dict[str, OverlayView] = {}
         self.mapper = ChangeMapper(stack, mount_point)
         self.mismatches: dict[str, str] = {}  # merged path -> how the kernel disagrees (while mounted)
@@ -379,7 +381,7 @@ class Explorer:
     def invalidate_all(self) -> None:
         with self.lock:
             self.full = CachedView(self.stack)
-            self.below = OverlayView(self.stack.without_upper()) if self.stack.upper is not None else None
+            self.below = _below_changer(self.stack)
             self._own.clear()
 
     def missing_roots(self) -> list[str]:
@@ -528,6 +530,11 @@ def _fate_status(v: LayerVersion, entry: object) -> str:
         st = getattr(entry, "status", S.LOWER)
         return str(st)
     return FATE_STATUS.get(v.fate, S.SHADOWED)
+
+
+def _below_changer(stack: Stack) -> OverlayView | None:
+    """The view under the layer whose changes "changes only" shows (the upper, else the topmost lower)."""
+    return OverlayView(stack.below(stack.changer())) if stack.layers else None
 
 
 def _shown_version(versions: Iterable[LayerVersion], source: PaneSource) -> LayerVersion | None:

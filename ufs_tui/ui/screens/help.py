@@ -13,6 +13,7 @@ from textual.widgets import Static, Tree
 
 from ...core import status as S
 from ..bindings import DIALOG_KEYS, EDITOR_KEYS, KEYS, key_display
+from ..widgets.keyed_list import KeyedOptionList
 from ..widgets.labels import glyph, status_style
 from ..widgets.pane import PaneTree
 
@@ -61,6 +62,9 @@ def help_renderable() -> Table:
             continue
         seen.add(key)
         t.add_row(Text(key_display(b.key), style="bold"), Text(b.description), "In a pane")
+    for b in KeyedOptionList.BINDINGS:
+        assert isinstance(b, Binding)
+        t.add_row(Text(key_display(b.key), style="bold"), Text(b.description), "In a list")
     t.add_row(Text("Enter / click", style="bold"), Text("Open or close a dir; in the layer list: show that layer"), "")
     t.add_row(Text("Esc", style="bold"), Text("Close a dialog (help, legend, search, filter)"), "")
     return t

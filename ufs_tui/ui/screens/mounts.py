@@ -28,6 +28,7 @@ from ...core.sources import OverlayMount, host_mounts, list_overlay_mounts, open
 from ...core.sources.catalog import Entry, gather
 from ...core.stack import Stack
 from ..threads import call_back
+from ..widgets.keyed_list import KeyedOptionList
 
 
 def mount_prompt(m: OverlayMount) -> Text:
@@ -110,9 +111,9 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="mounts"):
             yield Static(Text("reading the mount table…", style="dim"), id="mounts-status")
-            yield OptionList(id="mount-list")
+            yield KeyedOptionList(id="mount-list")
             yield Static(Text("reading the engines' containers and images…", style="dim"), id="entries-status")
-            yield OptionList(id="entry-list")
+            yield KeyedOptionList(id="entry-list")
 
     def on_mount(self) -> None:
         box = self.query_one("#mounts", Vertical)

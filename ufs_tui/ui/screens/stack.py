@@ -33,6 +33,7 @@ from ...core.mount import BACKENDS, MountHandle, in_use_problems, mount_options,
 from ...core.mount_errors import KNOWN_OPTIONS, Problem, check_mount, mount_warnings, parse_option
 from ...core.stack import Layer, Stack, detect_xattr_ns
 from ..bindings import EDITOR_KEYS, key_display, screen_bindings
+from ..widgets.keyed_list import KeyedOptionList
 from .confirm import ConfirmScreen, PromptScreen, expand_path
 
 # Options the editor offers, with the values each key cycles through (None: not given, the kernel's default).
@@ -177,7 +178,7 @@ class StackEditor(Screen[EditResult | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="editor"):
             yield Static("", id="stack-head")
-            yield OptionList(id="stack-rows")
+            yield KeyedOptionList(id="stack-rows")
             yield Static("", id="stack-options")
             yield Static("", id="stack-problems")
         yield Static(key_legend(), id="stack-keys")

@@ -22,6 +22,7 @@ from ...core.layerstats import LayerCounts
 from ...core.sources.common import parse_label
 from ...core.stack import Layer, Stack
 from .details import DetailsPanel, render_layer
+from .keyed_list import KeyedOptionList
 from .labels import glyph
 
 
@@ -42,7 +43,7 @@ def counts_text(c: LayerCounts | None) -> Text:
     return parts
 
 
-class LayerList(OptionList):
+class LayerList(KeyedOptionList):
     """Choosing a layer (Enter or a click) shows it in the Lower pane."""
 
     def __init__(self, stack: Stack, alias: Callable[[str], str], *, id: str | None = None) -> None:
