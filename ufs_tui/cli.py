@@ -417,7 +417,8 @@ def _open_ui(argv: list[str]) -> int:
     except UfsError as e:
         _error(e)
         return 2
-    return _run_ui(stack, mount_point=_overlay_mount_point(args.source), engines=engine_opts(args))
+    mount_point = _overlay_mount_point(args.source)
+    return _run_ui(stack, mount_point=mount_point, engines=engine_opts(args), source=args.source or "")
 
 
 def _overlay_mount_point(source: str | None) -> str | None:
@@ -435,7 +436,10 @@ def _run_ui(
     mount_point: str | None = None,
     on_exit: Callable[[], None] | None = None,
     engines: dict[str, str | None] | None = None,
+    source: str = "",
 ) -> int:
     from .ui.app import run_app
 
-    return run_app(stack, notes=demo_notes or [], mount_point=mount_point, on_exit=on_exit, engines=engines or {})
+    return run_app(
+        stack, notes=demo_notes or [], mount_point=mount_point, on_exit=on_exit, engines=engines or {}, source=source
+    )

@@ -114,3 +114,22 @@ async def test_commit_squash_and_mount_of_a_docker_container_write_nothing_in_it
     finally:
         app.cleanup()
         docker.run("rm", "-f", name, check=False)
+
+
+async def test_a_docker_container_shows_its_name_image_and_a_telling_lower_layer(docker: Engine) -> None:
+    """The layer list says what was opened (the SOURCE), the upper's label the container and its image, and
+    the Lower pane opens on the image's top layer, not on Docker's init layer (.dockerenv, /etc/hosts)."""
+    name = f"ui-{uuid.uuid4().hex[:8]}"
+    docker.run("create", "--name", name, "--network", "none", "multi:1", "true")
+    try:
+        stack = open_source(f"docker:{name}", docker_root=docker.root)
+        assert stack.upper is not None and f"container {name} writable layer (image multi:1)" in stack.upper.label
+        assert "init layer" in stack.lowers[0].label
+        app = make_app(stack, live=False, source=f"docker:{name}")
+        async with app.run_test(size=(160, 45)) as pilot:
+            await settle(pilot)
+            assert str(app.query_one("#layers").border_title) == f"Layers of docker:{name}"
+            assert app.lower_layer == stack.lowers[1]
+            assert names(app.pane_tree("lower")) == sorted(os.listdir(stack.lowers[1].path))
+    finally:
+        docker.run("rm", "-f", name, check=False)

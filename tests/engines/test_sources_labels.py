@@ -103,7 +103,7 @@ async def test_docker_container_labels_on_screen(docker: Engine, container: str)
         assert isinstance(app, UfsApp)
         await settle(pilot)
         panel = app.query_one(DetailsPanel)
-        await pilot.press("4")
+        await pilot.press("4", "home", "down")  # the Lower pane opens on lower:1 (not the init layer): go up
         await wait_until(pilot, lambda: panel.layer_shown == "lower:0", "the init layer's labels")
         text = "\n".join(screen_lines(app))
         assert "init layer (.dockerenv" in text and f"{mount_id}-init" in text

@@ -48,6 +48,7 @@ from ..core.merge import join
 from ..core.mount import MountHandle, MountManager, RemountError, mount_options, resolve_backend, target_problem
 from ..core.mount_errors import ENGINE_STORAGE, NOT_EMPTY, MountError, Problem, one_line
 from ..core.panes import Item
+from ..core.sources.common import is_init_layer
 from ..core.sources.engines import engine_storage
 from ..core.stack import Layer, Stack
 from ..core.watch import Changes
@@ -118,6 +119,13 @@ class Debounce:
         self.fn()
 
 
+def first_lower(stack: Stack) -> Layer | None:
+    """The layer the Lower pane opens on: the topmost lower that is not one of Docker's init layers (the
+    engine's own few files: the least telling), else the topmost; a stack without lowers: its upper."""
+    layers = [*stack.lowers, *stack.data_layers] or ([stack.upper] if stack.upper else [])
+    return next((la for la in layers if not is_init_layer(la.label)), layers[0] if layers else None)
+
+
 @dataclass
 class UiOptions:
     notes: Sequence[str] = ()
@@ -128,6 +136,7 @@ class UiOptions:
     theme: str | None = None
     lower: str | None = None  # layer name first shown in the Lower pane
     engines: dict[str, str | None] = field(default_factory=dict)  # --host-root, --docker-root, ... ('o' lists them)
+    source: str = ""  # the SOURCE opened (docker:web, IMAGE.tar, ...), shown over the layer list
     # Run once as the app ends, after its mounts are undone (the demo's temp dir): inside the app, where
     # SIGHUP and SIGTERM are still handled, not after it, where they would end the process first.
     on_exit: Callable[[], None] | None = None
@@ -153,11 +162,10 @@ class UfsApp(App[int]):
         self.current_pane = "merged"
         self.detail_mode = "auto"
         self.details: Details | None = None
-        lowers = [*stack.lowers, *stack.data_layers] or ([stack.upper] if stack.upper else [])
         chosen = self.options.lower
-        self.lower_layer: Layer | None = next((la for la in stack.all_layers if la.name == chosen), None) or (
-            lowers[0] if lowers else None
-        )
+        self.lower_layer: Layer | None = next(
+            (la for la in stack.all_layers if la.name == chosen), None
+        ) or first_lower(stack)
         self.last_change: float | None = None
         self.change_events = 0
         self.missing: list[str] = []
@@ -194,7 +202,7 @@ class UfsApp(App[int]):
                     yield PaneTree(key, id=f"tree-{key}")
                     yield Static("", classes="where", id=f"where-{key}")
         with Horizontal(id="bottom"):
-            yield LayerList(self.stack, self.alias, id="layers")
+            yield LayerList(self.stack, self.alias, self.options.source, id="layers")
             yield DetailsPanel(id="details")
         yield Static("", id="status")
         yield Footer()
@@ -560,9 +568,11 @@ class UfsApp(App[int]):
     def action_open_mounts(self) -> None:
         """Choose an overlay mount on this host; it replaces the stack shown."""
 
-        def done(chosen: tuple[Stack, str | None] | None) -> None:
+        def done(chosen: tuple[Stack, str | None, str] | None) -> None:
             if chosen is not None:
-                stack, target = chosen
+                stack, target, source = chosen
+                self.options = replace(self.options, source=source)
+                self.query_one(LayerList).set_source(source)
                 self.set_stack(stack, mount_point=target)  # the mount is watched and checked too
 
         self.push_screen(MountsScreen(engines=self.options.engines), done)
@@ -634,8 +644,7 @@ class UfsApp(App[int]):
         self.explorer = Explorer(stack, self.mount_point())
         layers = [*stack.lowers, *stack.data_layers] or ([stack.upper] if stack.upper else [])
         self.lower_layer = next(
-            (la for la in layers if old_lower is not None and la.path == old_lower.path),
-            layers[0] if layers else None,
+            (la for la in layers if old_lower is not None and la.path == old_lower.path), first_lower(stack)
         )
         self.details = None
         ll = self.query_one(LayerList)

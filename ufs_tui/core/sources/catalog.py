@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from ..errors import StackError
+from .common import short_ref
 from .containerd import Found, find_roots, running_tasks, upper_dir
 from .ctrd import SNAPSHOTTER, ContainerdRoot, Namespace
-from .docker_ctrd import ContainerdStore, short_ref
+from .docker_ctrd import ContainerdStore
 from .engines import Where, docker_place, storage_root
 from .k8s import K8S_NAMESPACE, KIND_LABEL, attempt_rank, crio_pods, from_labels, is_crio_sandbox
 from .mountinfo import OverlayMount

@@ -93,6 +93,31 @@ def one_line(text: str, limit: int = 120) -> str:
 
 
 SEP = " · "
+INIT_LAYER = "init layer (.dockerenv, /etc/hosts, /etc/resolv.conf, ...)"  # Docker's per-container <ID>-init
+BUILD_INIT_LAYER = (
+    "a build container's init layer (.dockerenv, ...: in no layer tar of the image, yet under its layers here)"
+)
+
+
+def container_label(name: str, image: str = "") -> str:
+    """The label of a container's writable layer: ``container web writable layer (image nginx:1)``."""
+    return f"container {name} writable layer" + (f" (image {short_ref(image)})" if image else "")
+
+
+HUB = "docker.io/library/"
+
+
+def short_ref(name: str) -> str:
+    """``docker.io/library/x:1`` -> ``x:1`` (how Docker shows a Docker Hub image's name)."""
+    name = name.removeprefix(HUB)
+    return name.removeprefix("docker.io/")
+
+
+def is_init_layer(label: str) -> bool:
+    """Whether a layer label is one of Docker's init layers (the engine's files, the least telling layer)."""
+    return label.startswith((INIT_LAYER, BUILD_INIT_LAYER))
+
+
 STEP_LIMIT = 4000  # a created_by longer than this (a huge heredoc) is cut in the label
 _SIZE_RE = re.compile(r"^\d+(\.\d)? (B|kB|MB|GB)$")
 _ID_RE = re.compile(r"^[a-z]+:[0-9A-Za-z._-]+$")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..display import printable
 from ..errors import StackError
 from ..stack import Stack
-from .common import SEP, id_list, layer_label, short, with_labels
+from .common import BUILD_INIT_LAYER, INIT_LAYER, SEP, container_label, id_list, layer_label, short, with_labels
 from .ctrd import (
     SNAPSHOTTER,
     Container,
@@ -172,12 +172,9 @@ def image_labels(found: Found, cfg: ImageConfig | None, chain: list[Snapshot]) -
             step = cfg.steps[i] if i < len(cfg.steps) else None
             out.append(layer_label(step, snap.size, [("diff", cfg.diff_ids[i]), ("chain", snap.key), *ids]))
         elif snap.key == chain[0].key + "-init":
-            out.append(f"init layer (.dockerenv, /etc/hosts, /etc/resolv.conf, ...){SEP}{id_list(ids)}")
+            out.append(f"{INIT_LAYER}{SEP}{id_list(ids)}")
         elif snap.key.endswith("-init"):
-            out.append(
-                f"a build container's init layer (.dockerenv, ...: in no layer tar of the image, yet under its "
-                f"layers here){SEP}{id_list(ids)}"
-            )
+            out.append(f"{BUILD_INIT_LAYER}{SEP}{id_list(ids)}")
         else:
             out.append(f"{snap.kind} snapshot {printable(snap.key)}{SEP}{id_list(ids)}")
     return out
@@ -209,7 +206,7 @@ def open_container(spec: str, where: Where) -> Stack:
     if c.snapshotter != SNAPSHOTTER or not c.snapshot_key:
         using = c.snapshotter or "no snapshotter"
         raise StackError(spec, f"container {c.id} uses {using}; only the overlayfs snapshotter's layers can be read")
-    return container_stack(found, c.snapshot_key, f"container {found.where} writable layer", c.image)
+    return container_stack(found, c.snapshot_key, container_label(found.where, c.image), c.image)
 
 
 def open_image(spec: str, where: Where) -> Stack:

@@ -25,9 +25,11 @@ from ..display import printable
 from ..errors import StackError
 from ..stack import Stack
 from .common import (
+    INIT_LAYER,
     SEP,
     blocked_dir,
     check_root,
+    container_label,
     history_steps,
     id_list,
     layer_label,
@@ -264,7 +266,7 @@ class DockerRoot:
         labels: list[str] = []
         if os.path.isdir(init):
             lowers.append(init)
-            labels.append(f"init layer (.dockerenv, /etc/hosts, /etc/resolv.conf, ...){SEP}cache:{mount_id}-init")
+            labels.append(f"{INIT_LAYER}{SEP}cache:{mount_id}-init")
         try:
             layers = list(reversed(self.image_layers(image_id)))
         except StackError:
@@ -277,7 +279,7 @@ class DockerRoot:
             labels = []
         stack = Stack.build(lowers, upper=upper, work=work if os.path.isdir(work) else None)
         ids = id_list([("container", c.id), ("cache", mount_id)])
-        return with_labels(stack, f"container {c.name} writable layer{SEP}{ids}", labels)
+        return with_labels(stack, f"{container_label(c.name, c.image_ref)}{SEP}{ids}", labels)
 
     def _lower_file(self, cache_id: str) -> list[str]:
         text = read_text(posixpath.join(self.layers_dir, cache_id, "lower"))

@@ -16,19 +16,11 @@ import posixpath
 
 from ..errors import StackError
 from ..stack import Stack
-from .common import SEP, id_list, no_such_tag
+from .common import SEP, container_label, id_list, no_such_tag, short_ref
 from .containerd import Found, container_stack, image_stack, match_image
 from .ctrd import META_DB, SNAPSHOTTER, ContainerdRoot
 from .docker import Container, containers, has_graph_driver
 from .engines import DockerPlace, Where, docker_containerd_root
-
-HUB = "docker.io/library/"
-
-
-def short_ref(name: str) -> str:
-    """``docker.io/library/x:1`` -> ``x:1`` (how Docker shows a Docker Hub image's name)."""
-    name = name.removeprefix(HUB)
-    return name.removeprefix("docker.io/")
 
 
 def uses_store(where: Where, place: DockerPlace) -> bool:
@@ -85,7 +77,7 @@ class ContainerdStore:
             )
         image = next((i.name for i in found.ns.images.values() if i.digest == c.image), "")
         ids = id_list([("container", c.id)])
-        return container_stack(found, c.id, f"container {c.name} writable layer{SEP}{ids}", image)
+        return container_stack(found, c.id, f"{container_label(c.name, image or c.image_ref)}{SEP}{ids}", image)
 
     def open_image(self, ref: str) -> Stack:
         found = self.found()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..display import printable
 from ..errors import StackError
 from ..stack import Stack
-from .common import parse_json, read_bytes
+from .common import container_label, parse_json, read_bytes
 from .containerd import Found, container_stack, roots
 from .engines import Where, storage_root
 
@@ -70,7 +70,7 @@ def containerd_pods(where: Where, running: set[tuple[str, str]]) -> list[KubeCon
             if names is None:
                 continue
             found = Found(ctrd, ns, c)
-            label = f"container {names[0]}/{names[1]}/{names[2]} writable layer"
+            label = container_label("/".join(names))
 
             def opener(
                 found: Found = found, key: str = c.snapshot_key, label: str = label, image: str = c.image
@@ -94,7 +94,7 @@ def crio_pods(where: Where, mounted_uppers: set[str]) -> list[KubeContainer]:
         names = from_labels(annotations) or _from_storage_name(c.name)
         if names is None:
             continue
-        label = f"container {names[0]}/{names[1]}/{names[2]} writable layer"
+        label = container_label("/".join(names))
 
         def opener(cid: str = c.id, label: str = label) -> Stack:
             return storage.open_container(cid, upper_label=label)

@@ -14,6 +14,7 @@ import posixpath
 from ..display import printable
 from ..errors import StackError
 from ..stack import Stack
+from .common import container_label
 from .containerd import Found, container_stack, roots, split_namespace
 from .ctrd import SNAPSHOTTER
 from .engines import Where
@@ -72,5 +73,5 @@ def open_container(spec: str, where: Where) -> Stack:
     assert c is not None
     if c.snapshotter != SNAPSHOTTER:
         raise StackError(spec, f"container {c.id} uses the {c.snapshotter} snapshotter; only overlayfs can be read")
-    label = f"container {found.ns.name}/{name_of(c.labels) or c.id[:12]} writable layer"
+    label = container_label(f"{found.ns.name}/{name_of(c.labels) or c.id[:12]}", c.image)
     return container_stack(found, c.snapshot_key, label, c.image)

@@ -20,6 +20,7 @@ from ..stack import Stack
 from .common import (
     SEP,
     check_root,
+    container_label,
     history_steps,
     id_list,
     layer_label,
@@ -201,7 +202,7 @@ class StorageRoot:
             [self.diff_dir(layer.id) for layer in lowers], upper=upper, work=work if os.path.isdir(work) else None
         )
         ids = id_list([("container", c.id), ("layer", c.layer)])
-        label = upper_label or f"container {c.name} writable layer"
+        label = upper_label or container_label(c.name)
         return with_labels(stack, f"{label}{SEP}{ids}", self._labels(lowers, c.image or None))
 
 

@@ -62,7 +62,7 @@ def entry_prompt(e: Entry) -> Text:
     return line
 
 
-class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
+class MountsScreen(ModalScreen[tuple[Stack, str | None, str] | None]):
     """Dismissed with the stack chosen and its mount point if it has one (or None on Esc)."""
 
     AUTO_FOCUS = "#mount-list"
@@ -199,7 +199,7 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
         except StackError as e:
             call_back(app, self._failed, str(e))
             return
-        call_back(app, self.dismiss, (stack, target))
+        call_back(app, self.dismiss, (stack, target, target))
 
     @work(thread=True, exclusive=True, group="mounts")
     def _open_entry(self, app: App[Any], entry: Entry) -> None:
@@ -210,7 +210,7 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None] | None]):
             return
         upper = stack.upper.path if stack.upper else None
         target = next((m.target for m in host_mounts(self.where) if upper is not None and m.upper == upper), None)
-        call_back(app, self.dismiss, (stack, target))
+        call_back(app, self.dismiss, (stack, target, entry.source))
 
     def _failed(self, message: str) -> None:
         self.opening = None

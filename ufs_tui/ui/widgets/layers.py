@@ -46,13 +46,17 @@ def counts_text(c: LayerCounts | None) -> Text:
 class LayerList(KeyedOptionList):
     """Choosing a layer (Enter or a click) shows it in the Lower pane."""
 
-    def __init__(self, stack: Stack, alias: Callable[[str], str], *, id: str | None = None) -> None:
+    def __init__(self, stack: Stack, alias: Callable[[str], str], source: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.stack = stack
         self.alias = alias
         self.counts: dict[str, LayerCounts] = {}
         self.shown_in_lower: str | None = None
-        self.border_title = "Layers"
+        self.set_source(source)
+
+    def set_source(self, source: str) -> None:
+        """What the layers are of (a SOURCE such as docker:web), in the list's title."""
+        self.border_title = f"Layers of {printable(source)}" if source else "Layers"
 
     def stack_layers(self) -> list[Layer]:
         return list(self.stack.all_layers)
