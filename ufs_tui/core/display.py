@@ -56,12 +56,13 @@ def from_b64(text: str) -> str:
 
 
 def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "K", "M", "G", "T"):
-        if size < 1024 or unit == "T":
-            return f"{int(size)}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{n}B"  # pragma: no cover
+    """A size in decimal units, as Docker writes them: ``18 B``, ``2.0 MB`` (the one style everywhere)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..display import printable
+from ..display import human_size, printable
 from ..errors import StackError
 from ..stack import Stack
 
@@ -70,15 +70,6 @@ def read_json(path: str) -> Any:
         return parse_json(text) if text else None
     except ValueError as e:
         raise StackError(path, f"not valid JSON: {e}") from None
-
-
-def human_size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 def short(digest: str, n: int = 12) -> str:

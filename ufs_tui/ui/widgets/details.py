@@ -76,7 +76,7 @@ def render_details(d: Details, mode: str, frozen: bool, theme_dark: bool = True)
                 value = "—"
             if key == "size" and value.endswith(" bytes"):
                 n = int(value.split()[0])
-                value = f"{value} ({human_size(n)})" if n >= 1024 else value
+                value = f"{value} ({human_size(n)})" if n >= 1000 else value
             t.add_row(Text(key, style="bold"), Text(printable(value)))
         out.append(t)
     if d.xattrs:
