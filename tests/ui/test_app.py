@@ -126,6 +126,18 @@ async def test_list_keys_layer_ends_and_reload_say_what_they_do(demo: Demo) -> N
         assert "reloaded" in " ".join(str(n.message) for n in app._notifications)
 
 
+async def test_the_demos_notes_go_when_another_stack_is_shown(demo: Demo, tmp_path: os.PathLike[str]) -> None:
+    """The status bar's notes say how the demo was made: another stack (o, the editor, a commit) drops them."""
+    app = make_app(demo.stack, notes=[demo.how], live=False)  # as 'ufs-tui demo' makes it
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        assert demo.how in text_of(app.query_one("#status"), width=400)
+        app.set_stack(Stack.build([demo.stack.lowers[-1].path]))
+        await settle(pilot)
+        status = text_of(app.query_one("#status"), width=400)
+        assert demo.how not in status, status
+
+
 async def test_changes_only_and_status_filter(demo: Demo) -> None:
     app = demo_app(demo)
     async with app.run_test(size=(160, 45)) as pilot:

@@ -639,6 +639,8 @@ class UfsApp(App[int]):
             self.options = replace(self.options, mount_point=mount_point)
         elif stack != self.stack and self.handle is None:
             self.options = replace(self.options, mount_point=None)
+        if stack != self.stack:  # the notes were about the stack given at start (how the demo was made)
+            self.options = replace(self.options, notes=())
         old_lower = self.lower_layer
         self.stack = stack
         self.explorer = Explorer(stack, self.mount_point())

@@ -259,11 +259,12 @@ class PaneTree(Tree[Item]):
         self.in_flight.clear()
         self.root.expand()
         self._reopen = expanded
-        if cursor:
-            self.pending_reveal = cursor
-        if loader is None:
+        if loader is None:  # nothing to show (a stack without an upper): no cursor to put back either
+            self.pending_reveal = None
             self.root.add_leaf(Text(placeholder, style="dim italic"), None)
             return
+        if cursor:
+            self.pending_reveal = cursor
         self.load("/")
 
     def expanded_paths(self) -> list[str]:
