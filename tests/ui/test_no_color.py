@@ -50,15 +50,14 @@ def test_no_color_at_200x60_keeps_every_glyph_and_no_hue() -> None:
     cmd = f"env -u COLUMNS -u LINES {UFS} demo"
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "60", *env, cmd], check=True)
     try:
-        screen = wait_screen(name, lambda s: "Merged" in s and "shadow.txt" in s)
-        assert max(len(line) for line in screen.splitlines()) == 200
-        plain = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+        # Each state has its glyph in the panes (new, copied up, whiteout, opaque, merged, shadowed, whited
+        # out): wait for every one of them, in all three panes (each loads on its own), not only the Merged one.
+        rows = ("+ b", "~ a", "x f", "O dir/", "* etc/", "^ a", "- f")
+        plain = wait_screen(name, lambda s: all(r in s for r in rows) and "shadow.txt" in s)
+        assert max(len(line) for line in plain.splitlines()) == 200
         coloured = subprocess.run(
             ["tmux", "capture-pane", "-p", "-e", "-t", name], capture_output=True, text=True
         ).stdout
-        # Each state has its glyph in the panes (new, copied up, whiteout, opaque, merged, shadowed, whited out).
-        for glyph_row in ("+ b", "~ a", "x f", "O dir/", "* etc/", "^ a", "- f"):
-            assert glyph_row in plain, glyph_row
         hues = {c for c in _colours(coloured) if not _is_grey(c)}
         assert not hues, f"colours on screen with NO_COLOR: {sorted(hues)[:10]}"
     finally:
