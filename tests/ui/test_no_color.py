@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import uuid
 
+import pytest
+
 from tests.conftest import need
 from tests.ui.test_tmux import UFS, wait_screen
 
@@ -63,3 +65,40 @@ def test_no_color_at_200x60_keeps_every_glyph_and_no_hue() -> None:
     finally:
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], capture_output=True)
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def test_every_status_has_its_own_attributes_and_none_is_dim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the glyph, text attributes alone tell the statuses apart (NO_COLOR drops the colours): each has its
+    own set, and none dims the text (a dim grey on a dark background is below a 4.5:1 contrast)."""
+    from ufs_tui.core import status as S
+    from ufs_tui.ui.widgets.labels import ATTRIBUTES, glyph, status_style
+
+    assert set(ATTRIBUTES) == set(S.STYLES)
+    assert len({(S.STYLES[s].glyph, ATTRIBUTES[s]) for s in S.STYLES}) == len(S.STYLES)
+    assert len(set(ATTRIBUTES.values())) == len(S.STYLES)
+    assert not any(style.dim for style in ATTRIBUTES.values())
+    monkeypatch.setenv("NO_COLOR", "1")
+    for s in S.STYLES:
+        assert status_style(s).color is None and glyph(s).style.color is None  # type: ignore[union-attr]
+        assert status_style(s) == ATTRIBUTES[s]
+
+
+async def test_the_status_filters_unchecked_box_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the s filter an unchecked box draws nothing (its X in the box's own colour), a checked one a bold X."""
+    from textual.widgets import SelectionList
+
+    from tests.ui.helpers import settle, wait_until
+    from ufs_tui.core.demo import build_demo
+    from ufs_tui.ui.app import make_app
+    from ufs_tui.ui.screens.filter import StatusFilterScreen
+
+    with build_demo() as demo:
+        app = make_app(demo.stack, live=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("s")
+            await wait_until(pilot, lambda: isinstance(app.screen, StatusFilterScreen), "the filter")
+            sl = app.screen.query_one(SelectionList)
+            off = sl.get_component_rich_style("selection-list--button")
+            on = sl.get_component_rich_style("selection-list--button-selected")
+            assert off.color == off.bgcolor and on.color != on.bgcolor and on.bold

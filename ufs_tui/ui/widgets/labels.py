@@ -5,6 +5,8 @@ Names are never markup: every label is built from Text pieces, so ``[red]`` in a
 
 from __future__ import annotations
 
+import os
+
 from rich.style import Style
 from rich.text import Text
 
@@ -16,8 +18,28 @@ from ..explorer import KERNEL_DIFFERS
 # Not a status of the model: a Merged-pane row where the mounted kernel disagrees with the model.
 _DIFFERS_STYLE = Style(color="bright_white", bgcolor="red", bold=True)
 
-_STRIKE = {S.WHITED_OUT}
-_ITALIC = {S.OPAQUE_HIDDEN, S.SHADOWED}
+# Each status's text attributes: with the glyph, they tell every status apart without colour (NO_COLOR, a
+# monochrome terminal), and none of them dims the text (dim greys fall below a 4.5:1 contrast).
+ATTRIBUTES: dict[str, Style] = {
+    S.LOWER: Style(),
+    S.NEW: Style(bold=True),
+    S.COPIED_UP: Style(bold=True, italic=True),
+    S.METACOPY: Style(italic=True),
+    S.REPLACED: Style(bold=True, underline=True),
+    S.MERGED: Style(underline=True),
+    S.OPAQUE: Style(reverse=True),
+    S.REDIRECT: Style(italic=True, underline=True),
+    S.ERROR: Style(reverse=True, bold=True),
+    S.WHITEOUT: Style(strike=True, bold=True),
+    S.WHITED_OUT: Style(strike=True),
+    S.OPAQUE_HIDDEN: Style(strike=True, italic=True),
+    S.SHADOWED: Style(strike=True, underline=True),
+}
+
+
+def colours_on() -> bool:
+    """False when the user asked for no colour (https://no-color.org: NO_COLOR set and not empty)."""
+    return not os.environ.get("NO_COLOR")
 
 
 def status_style(status: str | None) -> Style:
@@ -26,12 +48,8 @@ def status_style(status: str | None) -> Style:
     if status is None or status not in S.STYLES:
         return Style()
     colour = S.STYLES[status].colour
-    style = Style() if colour == "default" else Style(color=colour)
-    if status in _STRIKE:
-        style += Style(strike=True)
-    if status in _ITALIC:
-        style += Style(italic=True)
-    return style
+    style = ATTRIBUTES[status]
+    return style if colour == "default" or not colours_on() else Style(color=colour) + style
 
 
 def glyph(status: str | None) -> Text:
@@ -41,7 +59,8 @@ def glyph(status: str | None) -> Text:
         return Text("·")
     st = S.STYLES[status]
     colour = st.colour
-    return Text(st.glyph, Style(bold=True) + (Style() if colour == "default" else Style(color=colour)))
+    plain = colour == "default" or not colours_on()
+    return Text(st.glyph, Style(bold=True) + (Style() if plain else Style(color=colour)))
 
 
 def item_label(item: Item, progress: str = "") -> Text:
