@@ -317,7 +317,7 @@ class UfsApp(App[int]):
             if pane == "merged" and self.flt.active:
                 title += " · filtered"
             if pane == "merged" and self.explorer.mount_point:
-                title += " · mounted: the kernel's view"
+                title += " · mounted"
             box.border_title = title
             key = PANES.index(pane) + 1
             box.border_subtitle = f"{key}"
@@ -461,7 +461,7 @@ class UfsApp(App[int]):
                 continue  # unchanged: no repaint
             self._where_shown[pane] = where
             w = self.query_one(f"#where-{pane}", Static)
-            # layout=False: one line of a fixed height, its size never changes (a relayout costs a reflow)
+            # layout=False: a fixed height (two lines), its size never changes (a relayout costs a reflow)
             w.update(status_words(*where) if where is not None else "", layout=False)
 
     def action_toggle_diff(self) -> None:
