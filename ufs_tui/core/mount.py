@@ -701,6 +701,39 @@ def in_use_problems(
     return errors, warnings
 
 
+def preflight(
+    stack: Stack,
+    backend: str = "auto",
+    options: Sequence[str] = (),
+    runtime: str | None = None,
+    replacing: MountHandle | None = None,
+    allow_in_use: bool = False,
+    will_create: Sequence[str] = (),
+) -> list[Problem]:
+    """The one mount preflight (the stack editor, the CLI and the mount itself ask it): what mounting ``stack``
+    with ``backend`` and ``options`` would fail on, said before the kernel does; pure, nothing is written.
+
+    ``runtime``: this user's record, whose mounts count as in use; ``replacing``: a mount of ours unmounted
+    first (a remount), whose upper and work dir do not; ``will_create``: dirs made (empty) just before."""
+    try:
+        resolved = resolve_backend(backend)
+    except UfsError as e:
+        return [Problem("backend", str(e), "pick auto, kernel, userns or fuse")]
+    out: list[Problem] = []
+    if not stack.lowers:
+        out.append(Problem("lowers", "a stack needs at least one lower layer", "add a lower layer"))
+    opts = mount_options(stack, resolved, options)
+    out.extend(check_mount(stack, opts, resolved, will_create))
+    if resolved == "fuse" and not shutil.which("fuse-overlayfs"):
+        out.append(
+            Problem("backend fuse", "fuse-overlayfs is not installed", "install it (apt-get install fuse-overlayfs)")
+        )
+    if resolved == "userns" and not shutil.which("unshare"):
+        out.append(Problem("backend userns", "'unshare' is not installed", "install util-linux"))
+    out.extend(in_use_problems(stack, opts, runtime, replacing, allow_in_use)[0])
+    return out
+
+
 def _unmount_busy(e: MountError) -> bool:
     return any("busy" in p.what for p in e.problems)
 
@@ -752,23 +785,8 @@ class MountManager:
         replacing: MountHandle | None = None,
         will_create: Sequence[str] = (),
     ) -> list[Problem]:
-        """Problems :meth:`mount` would refuse with (pure; nothing is mounted or written).
-
-        ``replacing``: a mount of ours that is unmounted first (a remount): its upper and work dir are not
-        "in use". ``will_create``: dirs made (empty) just before mounting."""
-        backend = resolve_backend(backend)
-        opts = mount_options(stack, backend, options)
-        problems = check_mount(stack, opts, backend, will_create)
-        if backend == "fuse" and not shutil.which("fuse-overlayfs"):
-            problems.append(
-                Problem(
-                    "--backend fuse", "fuse-overlayfs is not installed", "install it (apt-get install fuse-overlayfs)"
-                )
-            )
-        if backend == "userns" and not shutil.which("unshare"):
-            problems.append(Problem("--backend userns", "'unshare' is not installed", "install util-linux"))
-        problems.extend(in_use_problems(stack, opts, self.runtime, replacing, allow_in_use)[0])
-        return problems
+        """Problems :meth:`mount` would refuse with (:func:`preflight` with this manager's runtime dir)."""
+        return preflight(stack, backend, options, self.runtime, replacing, allow_in_use, will_create)
 
     def warnings(
         self,

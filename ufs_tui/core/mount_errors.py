@@ -105,6 +105,15 @@ def parse_option(text: str) -> tuple[str, str | None]:
     return name.strip(), (value.strip() if sep else None)
 
 
+def redirect_always_follow() -> bool:
+    """The overlay module's ``redirect_always_follow`` (Y by default; read where the module says)."""
+    try:
+        with open("/sys/module/overlay/parameters/redirect_always_follow") as f:
+            return f.read().strip() != "N"
+    except OSError:
+        return True
+
+
 def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Problem]:
     """Unknown options, bad values and the conflicts the kernel refuses."""
     out: list[Problem] = []
@@ -131,19 +140,26 @@ def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Pro
                 "drop metacopy=on, or mount as root with the kernel backend and without userxattr",
             )
         )
-    if userxattr and seen.get("redirect_dir") in ("on", "follow"):
+    # redirect_dir=off follows redirects on lookup when the module's redirect_always_follow is on (the default)
+    follows = ("on", "follow", "off") if redirect_always_follow() else ("on", "follow")
+    if userxattr and seen.get("redirect_dir") in follows:
         out.append(
             Problem(
                 f"redirect_dir={seen['redirect_dir']},userxattr",
-                "conflicting options: the kernel refuses redirect_dir=on/follow with userxattr",
-                "drop redirect_dir, or mount as root with the kernel backend and without userxattr",
+                "conflicting options: the kernel refuses to follow redirects with userxattr"
+                + (
+                    " (redirect_dir=off follows them too: redirect_always_follow=Y)"
+                    if seen["redirect_dir"] == "off"
+                    else ""
+                ),
+                "use redirect_dir=nofollow or drop it, or mount as root with the kernel backend and without userxattr",
             )
         )
-    if seen.get("metacopy") == "on" and seen.get("redirect_dir") in ("off", "nofollow"):
+    if seen.get("metacopy") == "on" and seen.get("redirect_dir") not in (None, "on"):
         out.append(
             Problem(
                 f"metacopy=on,redirect_dir={seen['redirect_dir']}",
-                "conflicting options: metacopy=on needs redirects to be followed",
+                "conflicting options: metacopy=on needs redirect_dir=on (the kernel refuses any other value)",
                 "drop redirect_dir=" + str(seen["redirect_dir"]) + " (or use redirect_dir=on)",
             )
         )

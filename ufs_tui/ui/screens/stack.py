@@ -2,7 +2,7 @@
 
 Nothing is mounted or written by editing. Two actions write, each only after a confirmation that names
 the dir: creating a missing dir (upper, work, a lower) and creating a new empty layer dir. Every edit
-re-runs the same checks the mount makes (:func:`~ufs_tui.core.mount_errors.check_mount`): a work dir on
+re-runs the one mount preflight (:func:`~ufs_tui.core.mount.preflight`, asked by the CLI too): a work dir on
 another filesystem than the upper, an upper without work, overlapping layers, conflicting options...
 are said here before the kernel says them (✗), and what would mount but then fail (⚠: renamed dirs
 whose redirect the mount will not follow). Ctrl+S applies: the app shows the edited stack at once; while
@@ -29,8 +29,8 @@ from textual.widgets.option_list import Option
 from ...core.display import printable
 from ...core.errors import UfsError
 from ...core.layers_ops import create_layer, fresh_sibling
-from ...core.mount import BACKENDS, MountHandle, in_use_problems, mount_options, resolve_backend, runtime_dir
-from ...core.mount_errors import KNOWN_OPTIONS, Problem, check_mount, mount_warnings, parse_option
+from ...core.mount import BACKENDS, MountHandle, mount_options, preflight, resolve_backend, runtime_dir
+from ...core.mount_errors import KNOWN_OPTIONS, Problem, mount_warnings, parse_option
 from ...core.stack import Layer, Stack, detect_xattr_ns
 from ..bindings import EDITOR_KEYS, key_display, screen_bindings
 from ..widgets.keyed_list import KeyedOptionList
@@ -58,29 +58,13 @@ def mount_opts(stack: Stack) -> list[str]:
 
 
 def stack_problems(stack: Stack, backend: str, replacing: MountHandle | None = None) -> list[Problem]:
-    """What mounting ``stack`` with ``backend`` would fail on, said before the kernel does (pure: no writes).
-
-    ``replacing``: the app's own mount of the stack being edited (a remount unmounts it first: its upper
-    and work dir do not count as in use)."""
-    try:
-        resolved = resolve_backend(backend)
-    except Exception as e:  # noqa: BLE001 - an unknown backend name
-        return [Problem("backend", str(e), "pick auto, kernel, userns or fuse")]
-    out: list[Problem] = []
-    if not stack.lowers:
-        out.append(Problem("lowers", "a stack needs at least one lower layer", "add one (a)"))
-    opts = mount_options(stack, resolved, mount_opts(stack))
-    out.extend(check_mount(stack, opts, resolved))
-    if resolved == "fuse" and not shutil.which("fuse-overlayfs"):
-        out.append(Problem("backend fuse", "fuse-overlayfs is not installed", "install it, or pick another backend"))
-    if resolved == "userns" and not shutil.which("unshare"):
-        out.append(Problem("backend userns", "'unshare' is not installed", "install util-linux"))
+    """What mounting ``stack`` with ``backend`` would fail on: the one :func:`preflight`, with the stack's own
+    mount options and this user's record (``replacing``: the app's own mount of the stack being edited)."""
     try:
         runtime: str | None = runtime_dir(create=False)
     except UfsError:
         runtime = None
-    out.extend(in_use_problems(stack, opts, runtime, replacing)[0])
-    return out
+    return preflight(stack, backend, mount_opts(stack), runtime, replacing)
 
 
 UI_SCAN_LIMIT = 20_000  # dirs looked at for redirects on the UI's thread (the CLI looks at all of them)
