@@ -603,6 +603,11 @@ def _choose(path: str, images: list[_Image], want: str | None) -> _Image:
     raise StackError(path, f"no image {want!r} in the archive; it holds: {listed}")
 
 
+def _list(value: object) -> list[Any]:
+    """A JSON array from an archive's record, or nothing (a field of another type is read as absent)."""
+    return value if isinstance(value, list) else []
+
+
 def _docker_images(c: _Container) -> list[_Image]:
     manifest = c.json("manifest.json")
     if not isinstance(manifest, list) or not manifest or not all(isinstance(m, dict) for m in manifest):
@@ -610,12 +615,12 @@ def _docker_images(c: _Container) -> list[_Image]:
     out = []
     for entry in manifest:
         config_name = str(entry.get("Config", ""))
-        tags = tuple(str(t) for t in entry.get("RepoTags") or [])
+        tags = tuple(str(t) for t in _list(entry.get("RepoTags")))
         digest = posixpath.basename(config_name).removesuffix(".json")
 
         def load(entry: dict[str, Any] = entry, config_name: str = config_name) -> tuple[list[str], dict[str, Any]]:
             config = c.json(config_name)
-            return [str(x) for x in entry.get("Layers") or []], config if isinstance(config, dict) else {}
+            return [str(x) for x in _list(entry.get("Layers"))], config if isinstance(config, dict) else {}
 
         out.append(_Image(tags, (digest,) if digest else (), load))
     return out
