@@ -1,4 +1,5 @@
-"""Make the README's screenshots (SVG) from the demo stack: ``.venv/bin/python screenshots/make.py``.
+"""Make the README's screenshots (SVG) from the demo stack and a Docker 29 container and its archive:
+``.venv/bin/python screenshots/make.py [NAME...]``.
 
 Runs the real app headless with the same factory as the CLI, presses keys as a person would, waits
 for the app to settle (never a fixed delay) and saves each view to ``screenshots/NAME.svg``. As root
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +24,7 @@ from textual.pilot import Pilot  # noqa: E402
 
 from ufs_tui.core.demo import Demo, build_demo  # noqa: E402
 from ufs_tui.core.mount import runtime_dir  # noqa: E402
+from ufs_tui.core.stack import Stack  # noqa: E402
 from ufs_tui.ui.app import UfsApp, make_app  # noqa: E402
 from ufs_tui.ui.pilot import goto, settle, settle_counts, wait_until  # noqa: E402
 from ufs_tui.ui.screens.search import SearchScreen  # noqa: E402
@@ -105,6 +108,52 @@ async def shoot(demo: Demo, name: str, size: tuple[int, int], theme: str, steps:
         app.cleanup_mounts()
 
 
+# Engine views: a running Docker 29 container (the containerd image store) that has changed things, and the
+# `docker save` archive of its image; (source, what it shows), made by engine_views().
+ENGINE_VIEWS = {
+    "docker": "a running Docker 29 container: its name, image and changes, the Lower pane on the image's top layer",
+    "archive": "a docker save archive read in place: a file's content and the diff against the layer below",
+}
+
+
+async def shoot_source(name: str, stack: Stack, source: str, aliases: dict[str, str], steps: Steps, what: str) -> None:
+    app = make_app(stack, aliases=aliases, frozen=True, theme="textual-dark", source=source, live=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle_counts(pilot)
+        await steps(app, pilot)
+        await settle_counts(pilot)
+        path = app.save_screenshot(f"{name}.svg", HERE)
+    print(f"{os.path.relpath(path, REPO)}  160x45  {what}")
+
+
+async def engine_views(only: set[str]) -> None:
+    """Docker 29 from the engines tarball (tests/engines/modern.py), with private roots; skipped without it."""
+    from tests.engines import modern
+    from tests.engines.conftest import CHANGES, make_rootfs
+    from ufs_tui.core.sources import open_source
+
+    if not modern.available():
+        print("docker, archive: skipped (no engines tarball or runc)", file=sys.stderr)
+        return
+    with modern.docker29() as d29:
+        root = f"{d29.base}/rootfs"
+        make_rootfs(root)
+        subprocess.run(["tar", "-C", root, "-cf", f"{root}.tar", "."], check=True)
+        modern.docker_images(d29, f"{root}.tar")
+        d29.cli.run("run", "-d", "--name", "web", "--network", "none", "multi:1", "sleep", "100000")
+        d29.cli.run("exec", "web", "sh", "-c", CHANGES)
+        aliases = {d29.base: "$ENGINE"}
+        os.environ["DOCKER_HOST"] = d29.cli.env["DOCKER_HOST"]
+        if not only or "docker" in only:
+            stack = open_source("docker:web")
+            await shoot_source("docker", stack, "docker:web", aliases, at("/etc/passwd"), ENGINE_VIEWS["docker"])
+        if not only or "archive" in only:
+            archive = f"{d29.base}/multi.tar"
+            d29.cli.run("save", "-o", archive, "multi:1")
+            steps = at("/layer2/keep/new")
+            await shoot_source("archive", open_source(archive), "multi.tar", aliases, steps, ENGINE_VIEWS["archive"])
+
+
 async def main() -> int:
     only = set(sys.argv[1:])
     with build_demo() as demo:
@@ -115,6 +164,8 @@ async def main() -> int:
                 continue
             path = await shoot(demo, name, size, theme, steps, HERE)
             print(f"{os.path.relpath(path, REPO)}  {size[0]}x{size[1]}  {what}")
+    if not only or only & set(ENGINE_VIEWS):
+        await engine_views(only)
     return 0
 
 

@@ -710,7 +710,7 @@ class UfsApp(App[int]):
             self.remount_worker(handle, self.mounted_stack(result.stack), "remounting the edited stack")
 
         mine = self.handle if self.handle is not None and self.handle.stack == self.stack else None
-        self.push_screen(StackEditor(self.stack, self.backend, mine.target if mine else None, mine), done)
+        self.push_screen(StackEditor(self.stack, self.backend, mine.target if mine else None, mine, self.alias), done)
 
     # ------------------------------------------------------------------ messages
     def show_error(self, title: str, problems: Sequence[Problem] | None = None, text: str = "") -> None:

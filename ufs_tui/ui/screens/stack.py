@@ -67,6 +67,25 @@ def stack_problems(stack: Stack, backend: str, replacing: MountHandle | None = N
     return preflight(stack, backend, mount_opts(stack), runtime, replacing)
 
 
+# What each option the editor cycles does, in overlay terms (shown under the checks).
+OPTION_HELP = {
+    "redirect_dir": "on: renaming a lower dir makes an upper dir with a redirect xattr to it (else EXDEV); "
+    "follow: follow redirects, make none; nofollow: refuse them (EPERM); off: make none",
+    "metacopy": "on: chmod, chown and touch copy up the metadata only, the data stays below (needs redirect_dir=on)",
+    "index": "on: a copied-up file is tied to its lower inode, so hard links stay one file (and NFS export works)",
+    "userxattr": "user.overlay.* markers instead of trusted.overlay.*: what unprivileged mounts use",
+    "volatile": "no syncs to the upper: faster, and the upper is lost on a crash (the work dir says so)",
+}
+
+
+def options_help() -> Text:
+    t = Text("What the options do\n", style="bold")
+    for name in OPTION_CYCLE:
+        t.append(f"{name:<13}", style="bold")
+        t.append(OPTION_HELP[name] + "\n")
+    return t
+
+
 UI_SCAN_LIMIT = 20_000  # dirs looked at for redirects on the UI's thread (the CLI looks at all of them)
 
 
@@ -134,9 +153,15 @@ class StackEditor(Screen[EditResult | None]):
     """
 
     def __init__(
-        self, stack: Stack, backend: str = "auto", mounted: str | None = None, handle: MountHandle | None = None
+        self,
+        stack: Stack,
+        backend: str = "auto",
+        mounted: str | None = None,
+        handle: MountHandle | None = None,
+        alias: Callable[[str], str] = str,
     ) -> None:
         super().__init__()
+        self.alias = alias  # how the app shows paths (the demo's temp dir as $DEMO)
         self.original = stack
         self.lowers: list[str] = [layer.path for layer in stack.lowers]
         self.upper: str | None = stack.upper.path if stack.upper else None
@@ -165,6 +190,7 @@ class StackEditor(Screen[EditResult | None]):
             yield KeyedOptionList(id="stack-rows")
             yield Static("", id="stack-options")
             yield Static("", id="stack-problems")
+            yield Static(options_help(), id="stack-help")
         yield Static(key_legend(), id="stack-keys")
 
     def on_resize(self, event: events.Resize) -> None:
@@ -208,7 +234,7 @@ class StackEditor(Screen[EditResult | None]):
     def _row(self, name: str, path: str | None, note: str) -> Text:
         t = Text(f"{name:<9}", style=Style(bold=True))
         if path is not None:
-            t.append(printable(path))
+            t.append(printable(self.alias(path)))
             if not os.path.isdir(path):
                 t.append("  ")
                 t.append("(missing)", style="bold red")
