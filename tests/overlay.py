@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 
+from tests import nobody
 from ufs_tui.core.markers import KIND_BY_FMT
 from ufs_tui.core.merge import Entry, OverlayView
 from ufs_tui.core.stack import Stack
@@ -84,7 +85,7 @@ def can_userns_overlay() -> bool:
         script = f"mount -t overlay overlay -o {opts} {d}/m && umount {d}/m"
         argv = ["unshare", "-rm", "sh", "-c", script]
         if os.geteuid() == 0:
-            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+            argv = [*nobody.SETPRIV, *argv]
         return subprocess.run(argv, capture_output=True).returncode == 0
     finally:
         subprocess.run(["chmod", "-R", "u+rwx", d], capture_output=True)

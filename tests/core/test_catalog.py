@@ -4,9 +4,8 @@ which engine a containerd namespace is listed under."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
+from tests import nobody
 from tests.conftest import need
 from tests.ctrdroot import make_root
 from ufs_tui.core.sources.catalog import gather, upper_size
@@ -36,12 +35,8 @@ def test_upper_size_of_an_unreadable_dir_is_unknown(shared_tmp: str) -> None:
     with open(f"{shared_tmp}/up/f", "w") as f:
         f.write("12345")
     os.chmod(f"{shared_tmp}/up/closed", 0o700)
-    code = (
-        "import os, sys; sys.path.insert(0, sys.argv[2]); from ufs_tui.core.sources.catalog import upper_size; "
-        "os.setgroups([]); os.setgid(65534); os.setuid(65534); print(upper_size(sys.argv[1]))"
-    )
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    r = subprocess.run([sys.executable, "-c", code, f"{shared_tmp}/up", repo], capture_output=True, text=True)
+    code = "import sys; from ufs_tui.core.sources.catalog import upper_size; print(upper_size(sys.argv[1]))"
+    r = nobody.run("-c", code, f"{shared_tmp}/up", text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "None"
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
+from tests import nobody
 from tests.conftest import need
 from ufs_tui.core import status as S
 from ufs_tui.core.display import printable
 
 REPO = Path(__file__).resolve().parents[2]
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 TIMEOUT = 60  # generous: a hang (e.g. opening a FIFO with no writer) fails instead of blocking the suite
 
 KIND = {
@@ -39,9 +39,7 @@ KIND = {
 
 
 def ufs(*args: str, as_nobody: bool = False) -> subprocess.CompletedProcess[bytes]:
-    argv = [sys.executable, "-m", "ufs_tui", *args]
-    if as_nobody:
-        argv = [*NOBODY, *argv]
+    argv = nobody.argv("-m", "ufs_tui", *args) if as_nobody else [sys.executable, "-m", "ufs_tui", *args]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "100"}
     return subprocess.run(argv, capture_output=True, timeout=TIMEOUT, cwd=REPO, env=env)
 
@@ -552,11 +550,15 @@ def test_unreadable_subdir_warns_and_prints_the_rest(shared_tmp: str) -> None:
             ]
 
 
-def test_diff_without_upper_is_an_error(tmp_path: Path) -> None:
-    r = ufs("diff", "--lower", str(tmp_path))
+def test_diff_without_upper_is_the_top_layers_changes(tmp_path: Path) -> None:
+    """No upper: the topmost lower's changes (tests/core/test_layer_changes.py); a bad --layer is one line."""
+    (tmp_path / "f").write_text("x\n")
+    r = ufs("diff", "--lower", str(tmp_path), "--format", "docker")
+    assert (r.returncode, r.stdout.decode(), r.stderr.decode()) == (0, "A /f\n", "")
+    r = ufs("diff", "--lower", str(tmp_path), "--layer", "lower:7")
     err = r.stderr.decode()
     assert r.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert err.startswith("ufs-tui: error: --upper: ")
+    assert err.startswith("ufs-tui: error: lower:7: no such layer (this stack has lower:0)")
 
 
 # --------------------------------------------------------------------------- help

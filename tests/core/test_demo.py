@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 
 import pytest
 
+from tests import nobody
 from tests.conftest import need
-from tests.kernel.layers import kernel_snapshot, model_snapshot, python_for, run_in_userns
+from tests.kernel.layers import kernel_snapshot, model_snapshot, run_in_userns
 from tests.overlay import mounted
 from ufs_tui.core import status as S
 from ufs_tui.core.demo import build_demo, remove_tree
 from ufs_tui.core.merge import OverlayView
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-UID = 65534
 EVERY_STATE = {S.LOWER, S.NEW, S.COPIED_UP, S.REPLACED, S.MERGED, S.OPAQUE}
 
 
@@ -49,11 +47,6 @@ def test_demo_as_root_shows_every_state_and_equals_the_kernel(root_mount: None) 
     assert not os.path.exists(demo.root)
 
 
-def _as_nobody(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    prefix = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + argv, capture_output=True, text=True, env=env, cwd="/", timeout=120)
-
-
 @pytest.mark.parametrize("userns", [True, False], ids=["userns", "unshare-refused"])
 def test_demo_as_an_ordinary_user(userns_mount: None, userns: bool) -> None:
     """``ufs-tui demo --print`` as uid 65534: a user-namespace mount, or (user namespaces refused: an
@@ -68,7 +61,7 @@ def test_demo_as_an_ordinary_user(userns_mount: None, userns: bool) -> None:
 
 
 def _demo_as_nobody(tmp: str, userns: bool) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": REPO, "TMPDIR": tmp, "HOME": tmp}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": tmp, "HOME": tmp}
     if not userns:
         fake = os.path.join(tmp, "bin")
         os.mkdir(fake)
@@ -77,10 +70,10 @@ def _demo_as_nobody(tmp: str, userns: bool) -> None:
         os.chmod(os.path.join(fake, "unshare"), 0o755)
         os.chmod(fake, 0o755)
         env["PATH"] = fake + ":" + env["PATH"]
-    r = _as_nobody([python_for(UID), "-m", "ufs_tui", "demo", "--print", "--format", "json", "--all"], env)
+    r = nobody.run("-m", "ufs_tui", "demo", "--print", "--format", "json", "--all", env=env, text=True)
     assert r.returncode == 0, r.stderr
-    header = [line for line in r.stdout.splitlines() if line.startswith("#")]
-    rows = [json.loads(line) for line in r.stdout.splitlines() if not line.startswith("#")]
+    header = [line for line in r.stderr.splitlines() if line.startswith("#")]  # JSON lines hold only JSON
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
     made_by = "user namespace mount" if userns else "hand-made markers"
     assert any(made_by in line for line in header), header
     if not userns:
@@ -99,12 +92,12 @@ def test_hand_made_demo_equals_a_userxattr_mount(userns_mount: None) -> None:
         assert demo.stack.xattr_ns == "user"
         for dirpath, dirnames, filenames in os.walk(demo.root):
             for n in [dirpath, *(os.path.join(dirpath, x) for x in dirnames + filenames)]:
-                os.lchown(n, UID, UID)
+                os.lchown(n, nobody.UID, nobody.UID)
         s = demo.stack
         assert s.upper is not None and s.work is not None
         mnt = os.path.join(demo.root, "check")
         os.mkdir(mnt)
-        os.chown(mnt, UID, UID)
+        os.chown(mnt, nobody.UID, nobody.UID)
         spec = {
             "lowers": [lw.path for lw in s.lowers],
             "upper": s.upper.path,
@@ -113,7 +106,7 @@ def test_hand_made_demo_equals_a_userxattr_mount(userns_mount: None) -> None:
             "options": "userxattr",
             "ops": [],
         }
-        out = run_in_userns(spec, UID)
+        out = run_in_userns(spec)
         kernel = {k: tuple(v) for k, v in out["before"].items()}
         assert model_snapshot(s) == kernel
         assert {S.OPAQUE, S.COPIED_UP, S.NEW} <= _statuses(OverlayView(s))

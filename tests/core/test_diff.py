@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests import nobody
 from tests.overlay import mounted
 from ufs_tui.core import status as S
 from ufs_tui.core.display import printable
@@ -361,8 +362,7 @@ def test_unreadable_dir_warns_and_prints_the_rest(shared_tmp: str, fmt: str) -> 
     for d in ("a", "locked", "z"):
         Path(up, d, "f").write_text("x")
     os.chmod(f"{up}/locked", 0o000)
-    argv = [sys.executable, "-m", "ufs_tui", "diff", "--lower", low, "--upper", up, "--format", fmt]
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv], capture_output=True)
+    r = nobody.run("-m", "ufs_tui", "diff", "--lower", low, "--upper", up, "--format", fmt)
     err = r.stderr.decode()
     assert r.returncode == 1, (r.returncode, err)
     assert "Traceback" not in err

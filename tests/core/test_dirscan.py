@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import nobody
 from tests.conftest import IN_CI, need
-from tests.kernel.layers import python_for
 from ufs_tui.core import dirscan
 from ufs_tui.core.dirscan import DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN
 
@@ -256,14 +256,7 @@ def test_unreadable_dir(shared_tmp: str, c_ext: ModuleType) -> None:
         " sorted(mf(d, {'f': 8, 'g': 4}, None, mk)), sf(d, {'f': 8, 'g': 4}, None, mk)])\n"
         "print(json.dumps(out))\n"
     )
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    r = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python_for(65534), "-c", code, d, open_dir],
-        capture_output=True,
-        text=True,
-        cwd=repo,
-        env=dict(os.environ, PYTHONPATH=repo, PYTHONDONTWRITEBYTECODE="1"),
-    )
+    r = nobody.run("-c", code, d, open_dir, text=True)
     assert r.returncode == 0, r.stderr
     want = ["PermissionError", errno.EACCES, d, "PermissionError", ["f"], {"f": None, "g": None}]
     assert json.loads(r.stdout) == [want, want]

@@ -16,8 +16,9 @@ import sys
 
 import pytest
 
+from tests import nobody
 from tests.conftest import need
-from tests.core.test_cli import NOBODY, REPO
+from tests.core.test_cli import REPO
 from ufs_tui.core import forkwalk, report
 from ufs_tui.core.merge import Entry, OverlayView
 from ufs_tui.core.stack import Stack
@@ -204,12 +205,7 @@ def test_unreadable_dirs_warn_as_the_serial_walk_does(shared_tmp: str) -> None:
     for locked in ("d1", "d3/s2", "d6/s0", "d7"):
         os.chmod(os.path.join(low, locked), 0o000)
     runs = {
-        jobs: subprocess.run(
-            [*NOBODY, sys.executable, "-m", "ufs_tui", "tree", "--format", "json", "-j", jobs, "--lower", low],
-            capture_output=True,
-            timeout=60,
-            cwd=REPO,
-        )
+        jobs: nobody.run("-m", "ufs_tui", "tree", "--format", "json", "-j", jobs, "--lower", low, timeout=60)
         for jobs in ("1", "4")
     }
     one, four = runs["1"], runs["4"]
@@ -257,13 +253,13 @@ def test_when_fork_fails_the_walk_goes_on_with_the_workers_there_are(shared_tmp:
         for f in range(80):
             _file(os.path.join(low, f"d{d:02d}", f"f{f:02d}"))
     args = ["tree", "--format", "json", "--lower", low]
-    one = subprocess.run([*NOBODY, sys.executable, "-m", "ufs_tui", *args, "-j", "1"], capture_output=True, cwd=REPO)
+    one = nobody.run("-m", "ufs_tui", *args, "-j", "1")
     # As uid 65534 (no other process of its own) with at most `nproc` processes: the first fork (nproc 1)
     # or the second (2) fails with EAGAIN.
     capped = (
         f"import resource, sys; resource.setrlimit(resource.RLIMIT_NPROC, ({nproc}, {nproc})); "
         f"from ufs_tui.cli import main; sys.exit(main({[*args, '-j', '3']!r}))"
     )
-    r = subprocess.run([*NOBODY, sys.executable, "-c", capped], capture_output=True, timeout=60, cwd=REPO)
+    r = nobody.run("-c", capped, timeout=60)
     assert one.returncode == 0 and one.stdout.count(b"\n") == 40 * 81
     assert r.returncode == 0 and r.stdout == one.stdout and r.stderr == b"", r.stderr

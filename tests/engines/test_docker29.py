@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import nobody
 from tests.conftest import need
 from tests.engines import modern
 from tests.engines.conftest import CHANGES, Engine, mounts_under, wait_for
@@ -45,7 +46,6 @@ from ufs_tui.core.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ("web", "stopped", "created")
-NOBODY = 65534
 META_DB = "io.containerd.metadata.v1.bolt/meta.db"
 SNAP_DIR = "io.containerd.snapshotter.v1.overlayfs"
 INIT_LABEL = "init layer (.dockerenv, /etc/hosts, /etc/resolv.conf, ...)"
@@ -621,29 +621,9 @@ def test_error_damaged_metadata(d29: D29, capsys: pytest.CaptureFixture[str], tm
         assert problem.startswith(expected), problem
 
 
-# As nobody (uid 65534): the interpreter may live in a dir only root can search (/root here), so the child starts
-# as root, imports everything the command uses, then drops to 65534 with no groups before it reads anything.
-AS_NOBODY = f"""
-import os, sys
-import locale, gettext
-import ufs_tui.cli, ufs_tui.commands, ufs_tui.core.merge, ufs_tui.core.report, ufs_tui.core.diff
-import ufs_tui.core.sources, ufs_tui.core.sources.docker, ufs_tui.core.sources.docker_ctrd
-import ufs_tui.core.sources.containerd, ufs_tui.core.sources.ctrd, ufs_tui.core.sources.bbolt
-import ufs_tui.core.sources.engines, ufs_tui.core.sources.host, ufs_tui.core.sources.daemon
-ufs_tui.cli.build_parser().parse_args(sys.argv[1:])  # argparse's own lazy imports
-os.setgroups([])
-os.setgid({NOBODY})
-os.setuid({NOBODY})
-assert os.getuid() == os.geteuid() == {NOBODY} and os.getgroups() in ([], [{NOBODY}])
-sys.exit(ufs_tui.cli.main(sys.argv[1:]))
-"""
-
-
 def as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-    return subprocess.run(
-        [sys.executable, "-c", AS_NOBODY, *argv], capture_output=True, text=True, cwd="/", env=env, timeout=60
-    )
+    return nobody.run("-m", "ufs_tui", *argv, env=env, text=True, timeout=60)
 
 
 @pytest.fixture

@@ -26,10 +26,11 @@ from ufs_tui.core.sources.engines import engine_storage
 from ufs_tui.core.stack import Stack
 
 
-def listing(root: str) -> list[str]:
-    """Every path under ``root`` (names only: what was created or removed), as find lists them."""
-    r = subprocess.run(["find", root, "-xdev"], capture_output=True, text=True)
-    return sorted(r.stdout.splitlines())
+def listing(root: str) -> list[bytes]:
+    """Every path under ``root`` (names only: what was created or removed), as find lists them (as bytes:
+    other tests leave names that are not UTF-8 there)."""
+    r = subprocess.run(["find", root, "-xdev", "-print0"], capture_output=True)
+    return sorted(r.stdout.split(b"\0"))
 
 
 @pytest.fixture(scope="module")

@@ -8,28 +8,16 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 
 import pytest
 
+from tests import nobody
 from tests.engines.conftest import Engine
 from ufs_tui.core.errors import StackError
 from ufs_tui.core.sources import open_source
 from ufs_tui.core.sources.docker import DockerRoot
 from ufs_tui.core.sources.podman import StorageRoot
-
-NOBODY = 65534
-
-
-@pytest.fixture
-def shared_tmp() -> Iterator[str]:
-    """A temp dir any user can pass through (pytest's own tmp dirs are 0700)."""
-    d = tempfile.mkdtemp(prefix="ufs-perm-")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def not_files(d: str, names: list[str]) -> list[str]:
@@ -50,24 +38,8 @@ def copy_root(src: str, dest: str, parts: tuple[str, ...], empty: tuple[str, ...
     os.chmod(dest, stat.S_IMODE(os.stat(src).st_mode))
 
 
-# The interpreter lives under /root (0700) here, so it cannot be exec'd as nobody: the child starts as root,
-# imports what the command uses, then drops to uid/gid 65534 with no groups before it reads anything.
-AS_NOBODY = f"""
-import os, sys
-import locale, gettext
-import ufs_tui.cli, ufs_tui.core.merge, ufs_tui.core.report, ufs_tui.core.sources
-import ufs_tui.core.sources.docker, ufs_tui.core.sources.podman
-ufs_tui.cli.build_parser().parse_args(sys.argv[1:])  # argparse's own lazy imports
-os.setgroups([])
-os.setgid({NOBODY})
-os.setuid({NOBODY})
-assert os.getuid() == os.geteuid() == {NOBODY} and os.getgroups() in ([], [{NOBODY}])
-sys.exit(ufs_tui.cli.main(sys.argv[1:]))
-"""
-
-
 def as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", AS_NOBODY, *argv], capture_output=True, text=True, cwd="/", timeout=60)
+    return nobody.run("-m", "ufs_tui", *argv, text=True, timeout=60)
 
 
 def test_docker_root_without_permission(docker: Engine, shared_tmp: str) -> None:

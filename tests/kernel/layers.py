@@ -18,7 +18,6 @@ Spec of one layer tree: ``{name: node}`` where a node is one of
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import subprocess
 import sys
 from typing import Any
 
+from tests import nobody
 from tests.overlay import Facts, _digest, model_digest, model_tree, mount_overlay, umount
 from ufs_tui.core import status as S
 from ufs_tui.core.markers import KIND_BY_FMT
@@ -264,43 +264,14 @@ def facts_from_json(tree: dict[str, list[Any]]) -> dict[str, Facts]:
     return {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in tree.items()}
 
 
-def run_in_userns(spec: dict[str, Any], uid: int = 65534, timeout: float = 120) -> dict[str, Any]:
-    """Run :func:`cycle` as ``uid`` inside ``unshare -rm`` (the layers must belong to ``uid``)."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=repo)
-    argv = ["unshare", "-rm", python_for(uid), "-m", "tests.kernel.layers", json.dumps(spec)]
-    if os.geteuid() == 0:
-        argv = _as_user(uid) + argv
-    r = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout)
+def run_in_userns(spec: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+    """Run :func:`cycle` as uid 65534 inside ``unshare -rm`` (the layers must belong to that uid)."""
+    argv = [*nobody.SETPRIV, "unshare", "-rm", *nobody.command("-m", "tests.kernel.layers", json.dumps(spec))]
+    r = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"userns cycle failed ({r.returncode}): {r.stderr.strip()}")
     out: dict[str, Any] = json.loads(r.stdout)
     return out
-
-
-def _as_user(uid: int) -> list[str]:
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-
-
-@functools.cache
-def python_for(uid: int) -> str:
-    """A Python >= 3.11 that ``uid`` may run (a venv's interpreter may sit under root's mode-700 home).
-
-    Only the standard library and this checkout are imported in the namespace, so any such Python will do.
-    """
-    candidates = [sys.executable, "/usr/bin/python3", shutil.which("python3") or ""]
-    for exe in candidates:
-        if not exe:
-            continue
-        argv = ["unshare", "-rm", exe, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"]
-        if os.geteuid() == 0:
-            argv = _as_user(uid) + argv
-        try:
-            if subprocess.run(argv, capture_output=True, timeout=30).returncode == 0:
-                return exe
-        except OSError:
-            continue
-    raise RuntimeError(f"no Python >= 3.11 that uid {uid} can run (tried {candidates})")
 
 
 def chown_tree(root: str, uid: int) -> None:

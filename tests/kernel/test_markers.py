@@ -17,12 +17,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import nobody
 from tests.kernel.layers import (
     ERROR,
     chown_tree,
     kernel_snapshot,
     model_snapshot,
-    python_for,
     run_in_userns,
 )
 from tests.overlay import Facts, mount_overlay, umount
@@ -34,7 +34,6 @@ from ufs_tui.core.stack import Stack
 
 pytestmark = pytest.mark.usefixtures("root_mount")
 
-UID = 65534
 T = "trusted.overlay."
 
 
@@ -317,9 +316,9 @@ def test_userxattr_markers_and_trusted_ignored() -> None:
         lab.file(f"{l0}/tw", b"")
         os.setxattr(f"{l0}/tw", T + "whiteout", b"y")
         lab.file(f"{l0}/dir/x")
-        chown_tree(root, UID)
+        chown_tree(root, nobody.UID)
         run = {"lowers": lab.lowers, "upper": lab.upper, "work": lab.work, "mnt": lab.mnt, "options": "userxattr"}
-        out = run_in_userns(run | {"ops": [["rmrf_mkdir", 0, 0, 0, ""]]}, UID)  # rm -rf /dir; mkdir /dir
+        out = run_in_userns(run | {"ops": [["rmrf_mkdir", 0, 0, 0, ""]]})  # rm -rf /dir; mkdir /dir
         kernel = {k: tuple(v) for k, v in out["after"].items()}
         model = model_snapshot(lab.stack("userxattr", ns="user"))
         assert model == kernel, _diff(model, kernel)  # type: ignore[arg-type]
@@ -574,10 +573,7 @@ def test_unreadable_dir_is_an_error_not_a_crash(lab: Lab) -> None:
         "paths = [p for p, _ in v.walk()]\n"
         "print(json.dumps({'paths': paths, 'errors': v.errors}))\n"
     )
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    argv = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", python_for(UID), "-c", script, l0, l1]
-    env = dict(os.environ, PYTHONPATH=repo, PYTHONDONTWRITEBYTECODE="1")
-    r = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    r = nobody.run("-c", script, l0, l1, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert "/open/f" in out["paths"]
@@ -707,9 +703,9 @@ def test_user_markers_mean_userxattr_rules_however_the_stack_was_told() -> None:
         os.setxattr(f"{lab.upper}/r", "user.overlay.redirect", b"/to")
         os.setxattr(lab.upper, "user.overlay.uuid", b"x" * 16)  # what detection reads: user markers here
         lab.file(f"{l0}/keep", b"k")
-        chown_tree(root, UID)
+        chown_tree(root, nobody.UID)
         run = {"lowers": lab.lowers, "upper": lab.upper, "work": lab.work, "mnt": lab.mnt, "options": "userxattr"}
-        out = run_in_userns(run | {"ops": []}, UID)
+        out = run_in_userns(run | {"ops": []})
         kernel = {k: tuple(v) for k, v in out["after"].items()}
         assert kernel["/r"] == ERROR
         for stack in (Stack.build(lab.lowers, lab.upper, lab.work), lab.stack(ns="user")):

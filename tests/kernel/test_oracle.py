@@ -32,6 +32,7 @@ from tests.kernel.layers import (
     model_snapshot,
     run_in_userns,
 )
+from tests.nobody import UID
 from tests.overlay import Facts
 from ufs_tui.core import dirscan
 from ufs_tui.core.demo import remove_tree
@@ -41,7 +42,6 @@ from ufs_tui.core.stack import Stack
 # redirect can make one lower dir reachable under two names, which the kernel answers with ESTALE.
 EXAMPLES = int(os.environ.get("UFS_ORACLE_EXAMPLES", "200"))
 NAMES = ["a", "b", "c", "d"]
-UID = 65534
 
 SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -192,7 +192,7 @@ def _check(spec: dict[str, Any], options: str, ns: str) -> None:
         if ns == "user":
             chown_tree(root, UID)  # (chown clears set-uid bits: build the model after it)
         before_model = model()
-        out = run_in_userns(run, UID) if ns == "user" else cycle(run)
+        out = run_in_userns(run) if ns == "user" else cycle(run)
         after_model = model()
         layers = describe_layers({f"lower:{n}": p for n, p in enumerate(lowers)} | {"upper": upper})
         for when, m, k in (("before", before_model, out["before"]), ("after", after_model, out["after"])):

@@ -12,23 +12,23 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests import nobody
 from tests.conftest import need
-from tests.mount.helpers import ROOT
 from ufs_tui.core.mount import _start_time, _wait_gone, recorded
 
 
 @dataclass(frozen=True)
 class User:
-    """A user the test created: no groups but its own, a home it owns, this checkout copied into the home and a
-    Python it can run. ``run`` runs a command as the user with a clean environment: no XDG_RUNTIME_DIR and no
-    UFS_TUI_RUNTIME_DIR (so the default runtime dir, ``/tmp/ufs-tui-UID``, is what ufs-tui uses)."""
+    """A user the test created: no groups but its own, a home it owns and a Python it can run on the copy of this
+    checkout that every user can read (tests/nobody.py). ``run`` runs a command as the user with a clean
+    environment: no XDG_RUNTIME_DIR and no UFS_TUI_RUNTIME_DIR (so the default runtime dir, ``/tmp/ufs-tui-UID``,
+    is what ufs-tui uses)."""
 
     name: str
     uid: int
     gid: int
     home: str
     python: str
-    checkout: str
 
     @property
     def runtime(self) -> str:
@@ -40,8 +40,8 @@ class User:
             "USER": self.name,
             "LOGNAME": self.name,
             "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-            "PYTHONPATH": self.checkout,
             "LC_ALL": "C.UTF-8",
+            **nobody.environ(),
         }
 
     def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -57,13 +57,11 @@ class User:
 
 @pytest.fixture
 def throwaway_user() -> Iterator[User]:
-    """As root: create a real user with a home (useradd), copy this checkout into it, find a Python it can run;
+    """As root: create a real user with a home (useradd), find a Python it can run on the copy of this checkout;
     afterwards end what it left running (by pid, from its mount record), and remove the user, its home and its
     runtime dir (userdel --remove)."""
     need(os.geteuid() == 0, "needs root to create a user")
     need(all(shutil.which(t) for t in ("useradd", "userdel", "setpriv")), "needs useradd, userdel and setpriv")
-    from tests.kernel.layers import python_for
-
     name = f"ufst{uuid.uuid4().hex[:8]}"
     r = subprocess.run(
         ["useradd", "--create-home", "--user-group", "--shell", "/bin/sh", "--comment", "ufs-tui test", name],
@@ -73,14 +71,7 @@ def throwaway_user() -> Iterator[User]:
     pw = pwd.getpwnam(name)
     try:
         assert pw.pw_uid != 0 and os.path.isdir(pw.pw_dir)
-        checkout = os.path.join(pw.pw_dir, "checkout")
-        shutil.copytree(
-            os.path.join(ROOT, "ufs_tui"), os.path.join(checkout, "ufs_tui"),
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )  # fmt: skip
-        subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", checkout], check=True)
-        user = User(name, pw.pw_uid, pw.pw_gid, pw.pw_dir, python_for(pw.pw_uid), checkout)
-        yield user
+        yield User(name, pw.pw_uid, pw.pw_gid, pw.pw_dir, nobody.python(pw.pw_uid))
     finally:
         runtime = f"/tmp/ufs-tui-{pw.pw_uid}"
         if os.path.isdir(runtime):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import os
 import shutil
@@ -13,10 +12,10 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 
+from tests import nobody
 from ufs_tui.core.mount import mount_points, unmount_mine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
 def env_for(runtime: str) -> dict[str, str]:
@@ -24,11 +23,10 @@ def env_for(runtime: str) -> dict[str, str]:
 
 
 def cli(
-    runtime: str, *args: str, stdin: str | None = None, python: str | None = None, as_nobody: bool = False
+    runtime: str, *args: str, stdin: str | None = None, as_nobody: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    argv = [python or sys.executable, "-m", "ufs_tui", *args]
-    if as_nobody:
-        argv = [*NOBODY, python or nobody_python(), "-m", "ufs_tui", *args]
+    """``ufs-tui ARGS`` with ``runtime`` as its runtime dir: as root, or as uid 65534 (see tests/nobody.py)."""
+    argv = nobody.argv("-m", "ufs_tui", *args) if as_nobody else [sys.executable, "-m", "ufs_tui", *args]
     return subprocess.run(
         argv,
         input=stdin,
@@ -39,21 +37,6 @@ def cli(
         cwd="/",
         timeout=120,
     )
-
-
-@functools.cache
-def nobody_python() -> str:
-    """A Python that uid 65534 can run and that can import ufs_tui.core (the venv may live in /root)."""
-    for exe in (sys.executable, "/usr/bin/python3"):
-        r = subprocess.run(
-            [*NOBODY, exe, "-c", "import ufs_tui.core.mount"],
-            env=dict(os.environ, PYTHONPATH=ROOT),
-            capture_output=True,
-            cwd="/",
-        )
-        if r.returncode == 0:
-            return exe
-    return sys.executable
 
 
 def public_tmpdir() -> str:

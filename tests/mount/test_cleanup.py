@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mount.helpers import NOBODY, ROOT, cli, env_for, nobody_python, scratch
+from tests import nobody
+from tests.mount.helpers import ROOT, cli, env_for, scratch
 from ufs_tui.core.mount import _wait_gone, managed_mounts, mount_points, recorded
 from ufs_tui.core.stack import Stack
 
@@ -37,10 +38,11 @@ def d() -> Iterator[str]:
 
 def _hold(d: str, backend: str) -> tuple[subprocess.Popen[str], str, int | None]:
     """Start a process that mounts with MountManager (signal cleanup installed) and waits; return it once mounted."""
-    argv = [sys.executable, "-c", HOLDER, f"{d}/l0:{d}/l1", f"{d}/u", f"{d}/w", f"{d}/m", backend]
+    args = ["-c", HOLDER, f"{d}/l0:{d}/l1", f"{d}/u", f"{d}/w", f"{d}/m", backend]
+    argv = [sys.executable, *args]
     if backend == "userns":
         subprocess.run(["chown", "-R", "65534:65534", d], check=True)
-        argv = [*NOBODY, nobody_python(), *argv[1:]]
+        argv = nobody.argv(*args)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(f"{d}/rt"))
     assert proc.stdout is not None
     line = proc.stdout.readline()  # returns once the holder has mounted (or died: then it is empty)

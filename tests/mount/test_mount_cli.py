@@ -10,13 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import nobody
 from tests.conftest import need
 from tests.mount.helpers import (
-    NOBODY,
     assert_not_mounted,
     cli,
     make_tree,
-    nobody_python,
     public_tmpdir,
     rmtree,
 )
@@ -137,10 +136,9 @@ def test_non_empty_target_needs_force(root_mount: None, box: str) -> None:
 def test_userns_mount_as_an_ordinary_user(userns_mount: None, box: str) -> None:
     d = box
     subprocess.run(["chown", "-R", "65534:65534", d], check=True)
-    py = nobody_python()
     r = cli(
         f"{d}/rt", "mount", "--backend", "userns", "--lower", f"{d}/lower0:{d}/lower1", "--upper", f"{d}/upper",
-        "--work", f"{d}/work", f"{d}/mnt", as_nobody=True, python=py,
+        "--work", f"{d}/work", f"{d}/mnt", as_nobody=True,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     path = r.stdout.strip()
@@ -149,7 +147,7 @@ def test_userns_mount_as_an_ordinary_user(userns_mount: None, box: str) -> None:
     assert f"{d}/mnt" not in mount_points()  # not in our namespace
     # The owner reads and writes the merged view through /proc/PID/root.
     script = f"cat {path}/a && echo hi > {path}/from-nobody && ls {path}"
-    w = subprocess.run([*NOBODY, "sh", "-c", script], capture_output=True, text=True, timeout=30)
+    w = subprocess.run([*nobody.SETPRIV, "sh", "-c", script], capture_output=True, text=True, timeout=30)
     assert w.returncode == 0, w.stderr
     assert w.stdout.split() == ["a0", "a", "b", "dir", "from-nobody", "gone"]
     stack = _stack(d, "user")
@@ -158,7 +156,7 @@ def test_userns_mount_as_an_ordinary_user(userns_mount: None, box: str) -> None:
     [rec] = recorded(f"{d}/rt")
     pid = rec.helper_pid
     assert pid is not None and os.path.exists(f"/proc/{pid}")
-    r = cli(f"{d}/rt", "umount", f"{d}/mnt", as_nobody=True, python=py)
+    r = cli(f"{d}/rt", "umount", f"{d}/mnt", as_nobody=True)
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(path)
     assert recorded(f"{d}/rt") == []

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mount.helpers import NOBODY, cli, env_for, make_tree, nobody_python, rmtree, scratch, snapshot
+from tests import nobody
+from tests.mount.helpers import cli, env_for, make_tree, rmtree, scratch, snapshot
 from tests.mount.test_layers_ops import BASE, L0_OPS, L1_OPS
 from tests.overlay import kernel_tree
 from ufs_tui.core.layers_ops import commit_remount, plan_commit
@@ -26,7 +27,9 @@ def d() -> Iterator[str]:
 
 
 def _nobody_sh(script: str) -> None:
-    r = subprocess.run([*NOBODY, "unshare", "-rm", "sh", "-ec", script], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*nobody.SETPRIV, "unshare", "-rm", "sh", "-ec", script], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -93,10 +96,7 @@ with MountManager() as m:
 def test_commit_remount_in_a_user_namespace(userns_mount: None, d: str) -> None:
     make_tree(d, {"L0/a": "a\n", "U/": None, "W/": None, "m/": None})
     subprocess.run(["chown", "-R", "65534:65534", d], check=True)
-    r = subprocess.run(
-        [*NOBODY, nobody_python(), "-c", COMMITTER, d], capture_output=True, text=True, env=env_for(f"{d}/rt"),
-        timeout=60,
-    )  # fmt: skip
+    r = nobody.run("-c", COMMITTER, d, text=True, env=env_for(f"{d}/rt"), timeout=60)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["lowers"] == [f"{d}/U", f"{d}/L0"] and out["upper"] == f"{d}/U.1"

@@ -26,8 +26,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from tests import nobody
 from tests.conftest import need
-from tests.mount.helpers import NOBODY, ROOT, make_tree, public_tmpdir, rmtree, run_sh, snapshot
+from tests.mount.helpers import ROOT, make_tree, public_tmpdir, rmtree, run_sh, snapshot
 from tests.overlay import kernel_tree, model_tree, mounted
 from ufs_tui.core import status as S
 from ufs_tui.core.mount import _wait_gone, fstype_at, mount_points, recorded, unmount_mine
@@ -634,30 +635,14 @@ def test_signal_during_a_mounted_session_leaves_no_mount(
         assert f.read().startswith("rc=")  # it ended (the exit status: see the report; not asserted)
 
 
-_NOBODY_PATH = ROOT + ":" + next((p for p in sys.path if p.endswith("site-packages")), "")
-
-
-def _nobody_ui_python() -> str | None:
-    """A Python that uid 65534 can start and that imports the UI (the venv's may live under /root)."""
-    for exe in (sys.executable, "/usr/bin/python3"):
-        argv = [*NOBODY, "env", f"PYTHONPATH={_NOBODY_PATH}", exe, "-c", "import textual, ufs_tui.ui.app"]
-        if subprocess.run(argv, capture_output=True, cwd="/").returncode == 0:
-            return exe
-    return None
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_unprivileged_user_mounts_in_a_namespace_and_signals_end_it(
     userns_mount: None, d: str, tmux_session: Callable[[str], str], sig: int
 ) -> None:
     need(os.geteuid() == 0, "needs root to start the app as another user (setpriv)")
-    python = _nobody_ui_python()
-    need(python is not None, "no Python that uid 65534 can run the UI with")
-    assert python is not None
     subprocess.run(["chown", "-R", "65534:65534", d], check=True)
-    env = f"UFS_TUI_RUNTIME_DIR={d}/rt PYTHONPATH={_NOBODY_PATH} HOME={d}"
-    argv = [*NOBODY, "env", *env.split(), python, "-m", "ufs_tui"]
-    argv += ["--lower", f"{d}/l0:{d}/l1", "--upper", f"{d}/u", "--work", f"{d}/w"]
+    args = ["--lower", f"{d}/l0:{d}/l1", "--upper", f"{d}/u", "--work", f"{d}/w"]
+    argv = nobody.argv("-m", "ufs_tui", *args, UFS_TUI_RUNTIME_DIR=f"{d}/rt", HOME=d)
     name = tmux_session(f"{shlex.join(argv)}; echo rc=$? > {d}/rc")
     _wait_screen(name, lambda s: "Merged" in s and "live" in s)
     subprocess.run(["tmux", "send-keys", "-t", name, "m"], check=True)

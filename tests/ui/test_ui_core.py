@@ -105,11 +105,10 @@ def test_unreadable_dirs_and_unstatable_entries_are_said_so(tmp_path: object) ->
     that cannot even be lstat'ed (its dir has no x bit) shows why instead of made-up metadata."""
     import json
     import shutil
-    import subprocess
     import tempfile
 
+    from tests import nobody
     from tests.conftest import need
-    from tests.kernel.layers import python_for
 
     need(os.geteuid() == 0, "needs root to run as another uid")
     need(shutil.which("setpriv") is not None, "needs setpriv (util-linux)")
@@ -135,10 +134,7 @@ def test_unreadable_dirs_and_unstatable_entries_are_said_so(tmp_path: object) ->
             "n = e.details(None, '/noexec/inner', str)\n"
             "print(json.dumps({'unreadable': e.unreadable(None, '/locked'), 'meta': d.meta, 'inner': n.meta}))\n"
         )
-        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python_for(65534), "-c", script, low]
-        env = dict(os.environ, PYTHONPATH=repo, PYTHONDONTWRITEBYTECODE="1")
-        r = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+        r = nobody.run("-c", script, low, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert out["unreadable"] == [[os.path.join(low, "locked"), "Permission denied"]]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from typing import Any, TextIO
 
 from ..cli import add_stack_options, stack_from_args
 from ..core.mount_errors import ENGINE_STORAGE, IN_USE, KNOWN_OPTIONS, NOT_EMPTY, MountError
-from . import report_mount_error, report_problems, report_warnings, say
+from . import confirm, report_mount_error, report_problems, report_warnings, say
 
 NAME = "mount"
 FLAG_FIX = {IN_USE: "; --force mounts anyway", NOT_EMPTY: "; --force mounts anyway", ENGINE_STORAGE: " (--read-only)"}
@@ -47,6 +48,7 @@ def add_parser(subparsers: Any) -> None:
         help="mount with nothing writable: the upper becomes the topmost lower, no work dir (how the layers of an "
         "engine's container are mounted: ufs-tui never writes in an engine's storage)",
     )
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask (on a terminal it asks first)")
     p.add_argument("target", nargs="?", metavar="TARGET", help="an empty dir (default: a new dir in the runtime dir)")
 
 
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     said = [str(w) for w in manager.warnings(stack, args.backend, options, allow_in_use=args.force)]
     report_warnings(said)
     say(f"{NAME}: {manager.plan(stack, args.target, args.backend, options)}")
+    if sys.stdin is not None and sys.stdin.isatty() and not confirm("mount?", args.yes):
+        return 1  # asked on a terminal; scripts (no terminal) and --yes are not asked
     try:
         handle = manager.mount(
             stack, args.target, args.backend, options, force=args.force, detach=True, allow_in_use=args.force
