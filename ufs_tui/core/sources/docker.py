@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from .common import (
     id_list,
     layer_label,
     no_such_tag,
+    read_bytes,
     read_json,
     read_text,
     short,
@@ -84,41 +86,67 @@ def _state(state: dict[str, Any]) -> str:
     return "exited" if started and not started.startswith("0001-") else "created"
 
 
-def containers(root: str) -> list[Container]:
-    """Every container of the data root ``root`` (either storage layout), by id."""
+def _container_ids(root: str) -> list[str]:
     cdir = posixpath.join(root, "containers")
-    out = []
     try:
-        ids = sorted(os.listdir(cdir))
+        return sorted(os.listdir(cdir))
     except PermissionError:
         raise StackError(cdir, f"permission denied reading {ROOT_WHAT}") from None
     except OSError:
         return []
-    for cid in ids:
+
+
+def _container(root: str, cid: str, name_in: bytes | None = None) -> Container | None:
+    """The container record ``cid`` (None when it cannot be read); with ``name_in``, None at once when the
+    record's bytes do not hold it (a name looked for is found without parsing every record)."""
+    path = posixpath.join(root, "containers", cid, "config.v2.json")
+    if name_in is not None:
         try:
-            cfg = read_json(posixpath.join(cdir, cid, "config.v2.json"))
-        except StackError:
-            continue
-        if not isinstance(cfg, dict):
-            continue
-        state = cfg.get("State") if isinstance(cfg.get("State"), dict) else {}
-        config = cfg.get("Config") if isinstance(cfg.get("Config"), dict) else {}
-        assert isinstance(state, dict) and isinstance(config, dict)
-        out.append(
-            Container(
-                cid,
-                str(cfg.get("Name") or "").lstrip("/") or cid[:12],
-                str(cfg.get("Image") or ""),
-                _state(state),
-                str(cfg.get("Driver") or "overlay2"),
-                str(config.get("Image") or ""),
-            )
-        )
-    return out
+            if name_in not in read_bytes(path):
+                return None
+        except OSError:
+            return None
+    try:
+        cfg = read_json(path)
+    except StackError:
+        return None
+    if not isinstance(cfg, dict):
+        return None
+    state = cfg.get("State") if isinstance(cfg.get("State"), dict) else {}
+    config = cfg.get("Config") if isinstance(cfg.get("Config"), dict) else {}
+    assert isinstance(state, dict) and isinstance(config, dict)
+    return Container(
+        cid,
+        str(cfg.get("Name") or "").lstrip("/") or cid[:12],
+        str(cfg.get("Image") or ""),
+        _state(state),
+        str(cfg.get("Driver") or "overlay2"),
+        str(config.get("Image") or ""),
+    )
+
+
+def containers(root: str) -> list[Container]:
+    """Every container of the data root ``root`` (either storage layout), by id."""
+    return [c for c in (_container(root, cid) for cid in _container_ids(root)) if c is not None]
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # Docker's names: no JSON escapes in their records
 
 
 def resolve_container(root: str, want: str) -> Container:
-    """The container ``want`` names: a name (with or without its ``/``), an id, or a unique id prefix."""
+    """The container ``want`` names: an id, a name (with or without its ``/``), or a unique id prefix (Docker's
+    order). A name is looked for in the records' bytes first: one record parsed, not every one."""
+    ids = _container_ids(root)
+    name = want.removeprefix("/")
+    if want in ids:
+        found = _container(root, want)
+    elif _PLAIN_NAME.fullmatch(name):
+        needle = f'"Name":"/{name}"'.encode()
+        found = next((c for cid in ids if (c := _container(root, cid, needle)) and c.name == name), None)
+    else:
+        found = None
+    if found is not None:
+        return found
     conts = containers(root)
     by_key: dict[str, str] = {}
     for c in conts:
