@@ -2,10 +2,11 @@
 
 Starts Docker 29 (containerd image store) attached to a separately started containerd 2.3.3 (from
 ``shared/engines/docker-engine.tar.xz``) and Debian's Docker 20.10 (overlay2 graph driver), each with private
-roots and sockets. On Docker 29 it makes ``--containers`` containers (``docker create``, each an ``-init`` and a
-writable snapshot) and, in a namespace of its own, more snapshots with ``ctr`` until the host holds at least
-``--snapshots``; both Dockers get the same image (``bench_sources``' rootfs: Debian minbase by debootstrap, or
-its busybox fallback, plus two build steps) and one running container ``big`` with the same changes.
+roots and sockets. On both it makes ``--containers`` containers (``docker create``; on Docker 29 each an
+``-init`` and a writable snapshot) and, in a namespace of its own, more snapshots with ``ctr`` until the host
+holds at least ``--snapshots``; both Dockers get the same image (``bench_sources``' rootfs: Debian minbase by
+debootstrap, or its busybox fallback, plus two build steps) and one running container ``big`` with the same
+changes.
 
 Printed, each measured in the same run, medians of interleaved runs in fresh processes:
 
@@ -177,6 +178,9 @@ def measure(
     make_image(env29, rootfs_tar, tmp)
     make_image(env20, rootfs_tar, tmp)
     n_snap = populate(env29, d29.ctr.argv[:3], args.containers, args.snapshots)
+    log(f"docker create x{args.containers} on Docker 20.10 too: the tree compares hosts alike")
+    create = ["docker", "create", "--network", "none", IMAGE, "true"]
+    many(lambda i: run(create, env20), args.containers)
     n_cont = len(run(["docker", "ps", "-aq"], env29).split())
     log(f"host: {n_cont} Docker 29 containers, {n_snap} snapshots; timing")
     one = f"c{args.containers // 2:04d}"  # a container in the middle
