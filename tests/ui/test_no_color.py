@@ -102,3 +102,40 @@ async def test_the_status_filters_unchecked_box_is_empty(monkeypatch: pytest.Mon
             off = sl.get_component_rich_style("selection-list--button")
             on = sl.get_component_rich_style("selection-list--button-selected")
             assert off.color == off.bgcolor and on.color != on.bgcolor and on.bold
+
+
+def _luminance(r: int, g: int, b: int) -> float:
+    def channel(c: int) -> float:
+        x = c / 255
+        return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+async def test_every_status_colour_reads_at_4_5_to_1(theme: str) -> None:
+    """WCAG contrast of each status colour, as drawn, against the pane's background as the theme paints it."""
+    from rich.color import Color as RichColor
+
+    from tests.ui.helpers import settle
+    from ufs_tui.core import status as S
+    from ufs_tui.core.demo import build_demo
+    from ufs_tui.ui.app import make_app
+    from ufs_tui.ui.widgets.labels import status_style
+
+    with build_demo() as demo:
+        app = make_app(demo.stack, live=False, theme=theme)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            bg = app.pane_tree("merged").background_colors[1]
+            low = []
+            for s, st in S.STYLES.items():
+                colour = status_style(s).color
+                if st.colour == "default" or colour is None:
+                    continue
+                fg = RichColor.parse(str(colour.name)).get_truecolor(app.ansi_theme)
+                a, b = sorted((_luminance(*fg), _luminance(bg.r, bg.g, bg.b)), reverse=True)
+                ratio = (a + 0.05) / (b + 0.05)
+                if ratio < 4.5:
+                    low.append(f"{s}: {ratio:.2f}")
+            assert not low, f"{theme}: below 4.5:1: {low}"

@@ -63,7 +63,7 @@ from .screens.search import SearchScreen
 from .screens.stack import EditResult, StackEditor, mount_opts, stack_problems, stack_warnings
 from .threads import call_back
 from .widgets.details import DetailsPanel, Prerendered, render_details
-from .widgets.labels import status_words
+from .widgets.labels import status_words, use_theme
 from .widgets.layers import LayerList
 from .widgets.pane import PaneTree, freeze_heap
 
@@ -191,6 +191,7 @@ class UfsApp(App[int]):
         self.handle: MountHandle | None = None  # the stack's mount, while mounted
         self.mount_busy = ""  # "mounting", "unmounting", ... while a mount worker runs
         self.last_error: str | None = None  # the last failure shown to the user (tests read it)
+        self._shown = False  # mounted: a theme change then redraws the rows
         if self.options.theme:
             self.theme = self.options.theme
 
@@ -222,7 +223,15 @@ class UfsApp(App[int]):
             return self.stack.upper
         return self.lower_layer
 
+    def watch_theme(self) -> None:
+        """Status colours follow the theme (they are chosen per theme for contrast): redraw the rows."""
+        use_theme(self.current_theme.dark)
+        if self._shown:
+            self._reload()
+
     def on_mount(self) -> None:
+        use_theme(self.current_theme.dark)  # (the palette is the module's: another app may have changed it)
+        self._shown = True
         # Workers are pure Python: with the default 5 ms switch interval a busy worker makes every
         # repaint wait for the GIL. 1 ms keeps the UI responsive while a big dir is read.
         self._switch_interval = sys.getswitchinterval()
@@ -617,11 +626,14 @@ class UfsApp(App[int]):
         self._schedule_details()
 
     def action_reload(self) -> None:
+        self._reload()
+        self.notify("reloaded from the layers", markup=False)
+
+    def _reload(self) -> None:
         self.explorer.invalidate_all()
         for pane in PANES:
             self._set_pane_source(pane)
         self.start_counts()
-        self.notify("reloaded from the layers", markup=False)
 
     # ------------------------------------------------------------------ the stack
     def mount_point(self) -> str | None:
