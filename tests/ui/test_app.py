@@ -138,6 +138,23 @@ async def test_the_demos_notes_go_when_another_stack_is_shown(demo: Demo, tmp_pa
         assert demo.how not in status, status
 
 
+async def test_the_layer_counts_fit_at_80_columns(demo: Demo) -> None:
+    """At 80x24 the layer list is narrow: each layer's counts are shown whole (the size goes first)."""
+    from ufs_tui.ui.widgets.layers import LayerList
+
+    from .helpers import settle_counts
+
+    app = demo_app(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_counts(pilot)
+        ll = app.query_one(LayerList)
+        for layer in demo.stack.layers:
+            first = ll.prompt(layer).plain.split("\n")[0]
+            assert not first.endswith("…") and layer.name in first, first
+            c = ll.counts[layer.name]
+            assert (f"+{c.new}" in first) == bool(c.new) and (f"x{c.whiteouts}" in first) == bool(c.whiteouts)
+
+
 async def test_changes_only_and_status_filter(demo: Demo) -> None:
     app = demo_app(demo)
     async with app.run_test(size=(160, 45)) as pilot:

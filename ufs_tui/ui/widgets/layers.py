@@ -26,7 +26,7 @@ from .keyed_list import KeyedOptionList
 from .labels import glyph
 
 
-def counts_text(c: LayerCounts | None) -> Text:
+def counts_text(c: LayerCounts | None, size: bool = True) -> Text:
     if c is None:
         return Text("counting…", style="dim")
     parts = Text()
@@ -37,7 +37,8 @@ def counts_text(c: LayerCounts | None) -> Text:
     if c.opaque:
         parts.append_text(glyph(S.OPAQUE))
         parts.append(f"{c.opaque} ")
-    parts.append(human_size(c.size), style="dim")
+    if size:
+        parts.append(human_size(c.size), style="dim")
     if not c.complete:
         parts.append("…", style="dim")
     return parts
@@ -67,7 +68,11 @@ class LayerList(KeyedOptionList):
         mark = "◀ " if layer.name == self.shown_in_lower else "  "
         line1 = Text(mark, style=Style(bold=True))
         line1.append(f"{layer.name:<8}", style=Style(bold=layer.role == "upper"))
-        line1.append_text(counts_text(self.counts.get(layer.name)))
+        counts = counts_text(self.counts.get(layer.name))
+        if line1.cell_len + counts.cell_len > width:  # a narrow list: the counts before the size
+            counts = counts_text(self.counts.get(layer.name), size=False)
+            counts.rstrip()
+        line1.append_text(counts)
         line1.truncate(width, overflow="ellipsis")
         line2 = short_label(layer.label, width) if layer.label else None
         if line2 is None:
