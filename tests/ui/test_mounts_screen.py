@@ -12,7 +12,7 @@ from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import make_app
 from ufs_tui.ui.screens.mounts import MountsScreen
 
-from .helpers import names, open_screen, settle, text_of, wait_until
+from .helpers import goto, names, open_screen, settle, text_of, wait_until
 
 HOSTILE = "m [red]x\nnl\x1b[31m"
 
@@ -58,6 +58,7 @@ async def test_pick_a_mount_and_see_its_stack(root_mount: None, tmp_layers: str)
         async with app.run_test(size=(160, 45)) as pilot:
             await settle(pilot)
             assert names(app.pane_tree("merged")) == ["start-file"]
+            await goto(pilot, app.pane_tree("merged"), "/start-file")
             screen = await open_screen(pilot)
             # Our mount is listed with its layers; the hostile target is shown escaped, never as markup.
             targets = [m.target for m in screen.mounts]
@@ -77,6 +78,9 @@ async def test_pick_a_mount_and_see_its_stack(root_mount: None, tmp_layers: str)
             view = OverlayView(app.stack)
             assert names(app.pane_tree("merged")) == [e.name for e in view.list_dir("/")]
             assert names(app.pane_tree("merged")) == ["both", "from-lower", "from-upper"]
+            # another stack altogether: its first row, and details of it, not of the old cursor's path
+            assert app.pane_tree("merged").cursor_path() == "/both"
+            await wait_until(pilot, lambda: app.details is not None and app.details.path == "/both", "its details")
             assert names(app.pane_tree("upper")) == ["both", "from-upper"]
             assert names(app.pane_tree("lower")) == ["both", "from-lower"]
             assert [la.path for la in app.stack.lowers] == [low]

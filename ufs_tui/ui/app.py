@@ -331,13 +331,14 @@ class UfsApp(App[int]):
             key = PANES.index(pane) + 1
             box.border_subtitle = f"{key}"
 
-    def _set_pane_source(self, pane: str) -> None:
+    def _set_pane_source(self, pane: str, keep: bool = True) -> None:
         tree = self.pane_tree(pane)
         src = self.source_of(pane)
         flt = self.flt
         explorer = self.explorer
         if pane != "merged" and src is None:
-            tree.set_source(None, None, "no upper layer: a read-only stack" if pane == "upper" else "no lower layer")
+            words = "no upper layer: a read-only stack" if pane == "upper" else "no lower layer"
+            tree.set_source(None, None, words, keep=keep)
             return
 
         def loader(path: str, parent_status: str) -> list[Item]:
@@ -346,7 +347,7 @@ class UfsApp(App[int]):
         def one(path: str, parent_status: str) -> Item | None:
             return explorer.item(src, path, parent_status, flt)
 
-        tree.set_source(loader, one)
+        tree.set_source(loader, one, keep=keep)
 
     # ----------------------------------------------------------- cursor sync
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Item]) -> None:
@@ -582,7 +583,7 @@ class UfsApp(App[int]):
                 stack, target, source = chosen
                 self.options = replace(self.options, source=source)
                 self.query_one(LayerList).set_source(source)
-                self.set_stack(stack, mount_point=target)  # the mount is watched and checked too
+                self.set_stack(stack, mount_point=target, fresh=True)  # the mount is watched and checked too
 
         self.push_screen(MountsScreen(engines=self.options.engines), done)
 
@@ -642,11 +643,12 @@ class UfsApp(App[int]):
             return self.handle.path
         return self.options.mount_point
 
-    def set_stack(self, stack: Stack, mount_point: str | None = None) -> None:
+    def set_stack(self, stack: Stack, mount_point: str | None = None, fresh: bool = False) -> None:
         """Show ``stack`` now: a new Explorer, layer list, panes, counts and watcher (with the mount point).
 
         ``mount_point``: an overlay mount of ``stack`` made elsewhere (its Merged pane is then checked
-        against it, like our own mounts)."""
+        against it, like our own mounts). ``fresh``: another stack altogether (``o``), shown from its first
+        row: the cursor, open dirs and details of the old one mean nothing there."""
         if mount_point is not None:
             self.options = replace(self.options, mount_point=mount_point)
         elif stack != self.stack and self.handle is None:
@@ -661,13 +663,15 @@ class UfsApp(App[int]):
             (la for la in layers if old_lower is not None and la.path == old_lower.path), first_lower(stack)
         )
         self.details = None
+        if fresh:
+            self.current_path = None
         ll = self.query_one(LayerList)
         ll.stack = stack
         ll.counts.clear()
         ll.set_lower(self.lower_layer.name if self.lower_layer else "")
         self._set_titles()
         for pane in PANES:
-            self._set_pane_source(pane)
+            self._set_pane_source(pane, keep=not fresh)
         self.update_status()
         self.start_counts()
         self._restart_watch()

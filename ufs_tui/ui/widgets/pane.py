@@ -241,10 +241,13 @@ class PaneTree(Tree[Item]):
         self.placeholder: str = ""
 
     # ----------------------------------------------------------------- source
-    def set_source(self, loader: Loader | None, one: OneLoader | None, placeholder: str = "") -> None:
-        """Show another source (another layer, or a filter change): keeps expanded paths and the cursor."""
-        expanded = self.expanded_paths()
-        cursor = self.cursor_path()
+    def set_source(
+        self, loader: Loader | None, one: OneLoader | None, placeholder: str = "", keep: bool = True
+    ) -> None:
+        """Show another source (another layer, or a filter change): keeps expanded paths and the cursor, unless
+        ``keep`` is False (another stack altogether: its first row)."""
+        expanded = self.expanded_paths() if keep else []
+        cursor = self.cursor_path() if keep else None
         self.loader, self.one = loader, one
         self.placeholder = placeholder
         self.generation += 1
