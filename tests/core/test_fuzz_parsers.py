@@ -11,6 +11,8 @@ import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Callable
+from typing import TypeVar
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -33,23 +35,29 @@ OPTION = st.one_of(
 )
 
 
-def one_line(e: UfsError) -> None:
-    """A message, on one line (the CLI prints it as ``ufs-tui: error: MESSAGE``)."""
-    assert str(e) and "\n" not in str(e), repr(str(e))
+T = TypeVar("T")
+
+
+def parsed(parse: Callable[[], T], limit: float = 10) -> T | None:
+    """What ``parse()`` gives in ``limit`` seconds; None when it raises the documented error (UfsError), whose
+    message must be one line (the CLI prints it as ``ufs-tui: error: MESSAGE``). Anything else escapes."""
+    try:
+        with time_limit(limit):
+            got = parse()
+    except UfsError as e:
+        event("refused")
+        assert str(e) and "\n" not in str(e), repr(str(e))
+        return None
+    event("returned")
+    return got
 
 
 @SETTINGS
 @given(st.lists(FIELD, min_size=0, max_size=8), st.lists(OPTION, max_size=6), st.booleans())
 def test_mountinfo_lines(head: list[str], options: list[str], overlay: bool) -> None:
     line = " ".join(head) + " - " + ("overlay" if overlay else "x") + " src " + ",".join(options)
-    try:
-        with time_limit(5):
-            m = parse_line(line)
-    except UfsError as e:
-        event("error")
-        one_line(e)
-        return
-    event("parsed" if m is not None else "not an overlay line")
+    m = parsed(lambda: parse_line(line), limit=5)
+    event("parsed" if m is not None else "refused, or not an overlay line")
     if m is not None:
         assert isinstance(m.lowers, tuple) and all(isinstance(p, str) for p in m.lowers)
 
@@ -57,14 +65,9 @@ def test_mountinfo_lines(head: list[str], options: list[str], overlay: bool) -> 
 @SETTINGS
 @given(st.text(max_size=80))
 def test_lowerdir_strings(spec: str) -> None:
-    try:
-        got = parse_lowerdir(spec)
-    except UfsError as e:
-        event("refused")
-        one_line(e)
-        return
-    event("parsed")
-    assert all(isinstance(p, str) and isinstance(d, bool) for p, d in got)
+    got = parsed(lambda: parse_lowerdir(spec))
+    if got is not None:
+        assert all(isinstance(p, str) and isinstance(d, bool) for p, d in got)
 
 
 @SETTINGS
@@ -130,12 +133,6 @@ def test_image_archives(data: bytes) -> None:
         path = os.path.join(d, "img.tar")
         with open(path, "wb") as f:
             f.write(data)
-        try:
-            with time_limit(10):
-                stack = open_archive(path)
-        except UfsError as e:
-            event("refused")
-            one_line(e)
-            return
-        event("opened")
-        assert stack.lowers
+        stack = parsed(lambda: open_archive(path))
+        if stack is not None:
+            assert stack.lowers

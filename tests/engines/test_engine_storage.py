@@ -6,6 +6,7 @@ engine dir's listing compared before and after."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -45,8 +46,6 @@ def running(docker: Engine) -> Iterator[tuple[str, Stack]]:
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    import contextlib
-
     with contextlib.redirect_stderr(err):
         rc = cli.main(list(argv), stdout=out)
     return rc, out.getvalue(), err.getvalue()

@@ -28,6 +28,16 @@ def small(tmp_path: os.PathLike[str]) -> Iterator[str]:
         subprocess.run(["umount", d], check=True)
 
 
+def use_up_inodes(fs: str) -> None:
+    """Make dirs in ``fs`` until it has no inode left (the kernel says ENOSPC)."""
+    for i in range(80):
+        try:
+            os.mkdir(f"{fs}/d{i}")
+        except OSError:
+            return
+    raise AssertionError(f"{fs} still has inodes after 80 dirs")
+
+
 def listing(root: str) -> list[tuple[str, int]]:
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -65,11 +75,7 @@ def test_commit_onto_a_full_disk(small: str, tmp_path: os.PathLike[str]) -> None
     base = os.fspath(tmp_path)
     for name in ("l", "u", "w"):
         os.makedirs(f"{base}/{name}")
-    for i in range(80):  # use up the inodes
-        try:
-            os.mkdir(f"{small}/d{i}")
-        except OSError:
-            break
+    use_up_inodes(small)
     filled = sorted(os.listdir(small))
     r = subprocess.run(
         [*UFS, "commit", "--lower", f"{base}/l", "--upper", f"{base}/u", "--work", f"{base}/w",
@@ -87,11 +93,7 @@ def test_a_work_dir_on_a_full_disk_mounts_read_only_and_says_so(small: str, tmp_
     os.makedirs(f"{base}/rt")
     os.makedirs(f"{small}/u")
     os.makedirs(f"{small}/w")
-    for i in range(80):  # use up the inodes
-        try:
-            os.mkdir(f"{small}/d{i}")
-        except OSError:
-            break
+    use_up_inodes(small)
     env = dict(os.environ, UFS_TUI_RUNTIME_DIR=f"{base}/rt")
     argv = ["--lower", f"{base}/l", "--upper", f"{small}/u", "--work", f"{small}/w"]
     r = subprocess.run([*UFS, "mount", *argv], capture_output=True, text=True, timeout=120, env=env)

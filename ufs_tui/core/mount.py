@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UfsError
 from .mount_errors import (
@@ -59,6 +59,9 @@ from .mount_errors import (
     parse_option,
 )
 from .stack import Layer, Stack, escape_layer_path, parse_lowerdir
+
+if TYPE_CHECKING:
+    from .sources.mountinfo import OverlayMount
 
 Backend = Literal["kernel", "userns", "fuse"]
 BACKENDS: tuple[str, ...] = ("kernel", "userns", "fuse")
@@ -607,28 +610,40 @@ def _same_dir(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class MountUser:
-    """Another overlay mount that uses some dirs: where it is, in words, and whose it is when that can be told."""
+    """Another overlay mount that uses some dirs: its target, its upper and work dir, and where it is known from."""
 
-    where: str  # its target (and, for ours, the backend)
-    dirs: tuple[str | None, ...]  # its upper and work dir
     target: str
-    container: str | None = None  # "Docker container web", for an engine's container
+    dirs: tuple[str | None, ...]  # its upper and work dir
+    backend: str | None = None  # a mount of ours, from the record (userns and fuse ones are not in this table)
+    mount: OverlayMount | None = None  # a line of the mount table
+
+    @property
+    def where(self) -> str:
+        return f"{self.target} ({self.backend}, ufs-tui)" if self.backend else self.target
+
+    def container(self) -> tuple[str, str] | None:
+        """(engine, name) of the engine's container whose root file system this mount is, when that can be told:
+        the engine's records are read, so only for the mount a problem is about."""
+        from .sources import attribute
+
+        m = attribute(self.mount) if self.mount is not None else None
+        if m is None or not m.container:
+            return None
+        return ENGINE_WORDS.get(m.engine or "", m.engine or "an engine's"), m.container
 
 
 def _mount_users(runtime: str | None, replacing: MountHandle | None) -> list[MountUser]:
-    """Every overlay mount with an upper: /proc/self/mountinfo (an engine's container named) and this user's
-    record (userns and fuse mounts do not show their dirs in this namespace's mountinfo)."""
-    from .sources import list_overlay_mounts
+    """Every overlay mount with an upper: /proc/self/mountinfo, and this user's record (userns and fuse mounts do
+    not show their dirs in this namespace's mountinfo)."""
+    from .sources.mountinfo import read_mountinfo
 
     users: list[MountUser] = []
     skip = {replacing.target} if replacing is not None and replacing.backend != "userns" else set()
     try:
-        for m in list_overlay_mounts():
-            if m.upper and m.target not in skip:
-                owner = f"{ENGINE_WORDS.get(m.engine or '', m.engine)} container {m.container}" if m.container else None
-                users.append(MountUser(m.target, (m.upper, m.work), m.target, owner))
+        users += [MountUser(m.target, (m.upper, m.work), mount=m) for m in read_mountinfo() if m.upper]
     except (OSError, UfsError):
         pass
+    users = [u for u in users if u.target not in skip]
     if runtime is None:
         return users
     try:
@@ -644,18 +659,25 @@ def _mount_users(runtime: str | None, replacing: MountHandle | None) -> list[Mou
             continue
         if any(u.target == h.target for u in users):
             continue
-        users.append(MountUser(f"{h.target} ({h.backend}, ufs-tui)", (h.stack.upper.path, h.stack.work), h.target))
+        users.append(MountUser(h.target, (h.stack.upper.path, h.stack.work), backend=h.backend))
     return users
 
 
 ENGINE_WORDS = {"docker": "Docker", "podman": "Podman", "containerd": "containerd"}
 
 
+def _uses(user: MountUser, path: str) -> bool:
+    return any(d and _same_dir(path, d) for d in user.dirs)
+
+
 def mounted_with(path: str, runtime: str | None = None) -> list[str]:
     """Where the overlay mounts that use ``path`` as their upper or work dir are, in words."""
-    return [
-        u.container or u.where for u in _mount_users(runtime, None) if any(d and _same_dir(path, d) for d in u.dirs)
-    ]
+    out = []
+    for u in _mount_users(runtime, None):
+        if _uses(u, path):
+            c = u.container()
+            out.append(f"{c[0]} container {c[1]}" if c else u.where)
+    return out
 
 
 def in_use_problems(
@@ -678,12 +700,13 @@ def in_use_problems(
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for what, path in mine:
-        user = next((u for u in users if any(d and _same_dir(path, d) for d in u.dirs)), None)
+        user = next((u for u in users if _uses(u, path)), None)
         if user is None:
             continue
-        if user.container:
-            said = f"the {what} is in use by {user.container} (its root file system, mounted at {user.target})"
-            name = user.container.rsplit(" ", 1)[-1]
+        c = user.container()
+        if c is not None:
+            engine, name = c
+            said = f"the {what} is in use by {engine} container {name} (its root file system, mounted at {user.target})"
             fix = f"stop the container ({name}) first, or commit its upper into new dirs and mount those"
         else:
             said = f"the {what} is in use by another overlay mount at {user.where}"

@@ -8,6 +8,7 @@ options. Nothing here reads file contents or writes anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -121,25 +122,23 @@ class Stack:
         if layer.role == "upper":
             return self, {}
         under = self.lowers[layer.index + 1 :]
-        lowers = tuple(replace(la, index=i) for i, la in enumerate(under))
-        data = tuple(replace(la, index=len(lowers) + i) for i, la in enumerate(self.data_layers))
-        top = replace(layer, role="upper", index=-1)
-        sub = replace(self, lowers=lowers, upper=top, work=None, data_layers=data)
-        names = {"upper": layer.name}
-        names.update(
-            {new.name: old.name for new, old in zip((*lowers, *data), (*under, *self.data_layers), strict=True)}
-        )
-        return sub, names
+        sub = self._relayered(under, replace(layer, role="upper", index=-1))
+        old = (*under, *self.data_layers)
+        return sub, {"upper": layer.name} | {
+            new.name: was.name for new, was in zip((*sub.lowers, *sub.data_layers), old, strict=True)
+        }
 
     def read_only(self) -> Stack:
         """The same merged view with nothing writable: the upper becomes the topmost lower (lower:0), the
         lowers move down one, labels kept; no work dir. A mount of it writes nothing."""
-        if self.upper is None:
-            return replace(self, work=None)
-        layers = (self.upper, *self.lowers)
-        lowers = tuple(replace(layer, role="lower", index=i) for i, layer in enumerate(layers))
-        data = tuple(replace(layer, index=len(lowers) + i) for i, layer in enumerate(self.data_layers))
-        return replace(self, lowers=lowers, upper=None, work=None, data_layers=data)
+        return self._relayered((self.upper, *self.lowers) if self.upper else self.lowers, None)
+
+    def _relayered(self, lowers: Sequence[Layer], upper: Layer | None) -> Stack:
+        """This stack with ``lowers`` (labels kept) numbered from lower:0, its data layers after them, ``upper``
+        and no work dir."""
+        normal = tuple(replace(la, role="lower", index=i) for i, la in enumerate(lowers))
+        data = tuple(replace(la, index=len(normal) + i) for i, la in enumerate(self.data_layers))
+        return replace(self, lowers=normal, upper=upper, work=None, data_layers=data)
 
     def layer_by_name(self, name: str) -> Layer:
         for layer in self.all_layers:

@@ -65,7 +65,7 @@ def list_overlay_mounts(mountinfo: str | None = None, where: Where | None = None
     """Every overlay mount in ``mountinfo`` (else the host's mount table), with engine and container filled in
     when they can be told."""
     where = where or Where()
-    return [_attribute(m) for m in host_mounts(where, mountinfo)]
+    return [attribute(m) for m in host_mounts(where, mountinfo)]
 
 
 _DOCKER_UPPER = re.compile(r"^(?P<root>.+)/overlay2/(?P<id>[^/]+)/diff$")
@@ -73,7 +73,7 @@ _DOCKER_STORE_TARGET = re.compile(r"^(?P<root>.+)/rootfs/overlayfs/(?P<id>[0-9a-
 _PODMAN_UPPER = re.compile(r"^(?P<root>.+)/overlay/(?P<id>[^/]+)/diff$")
 
 
-def _attribute(m: OverlayMount) -> OverlayMount:
+def attribute(m: OverlayMount) -> OverlayMount:
     from . import containerd
 
     if m.upper:
@@ -187,7 +187,7 @@ def open_mount(path: str, mountinfo: str | None = None, where: Where | None = No
     m = find_mount(path, mounts)
     if m is None:
         raise StackError(path, "not an overlay mount point (for layer dirs use --lower/--upper)")
-    m = _attribute(m)
+    m = attribute(m)
     if m.problems:
         raise StackError(path, "; ".join(m.problems))
     if m.container_id:

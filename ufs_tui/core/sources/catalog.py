@@ -98,12 +98,13 @@ def _docker(where: Where, docker_ns: set[tuple[str, str]]) -> Iterator[Entry]:
     root = where.host.path(place.root)
     if not os.path.isdir(posixpath.join(root, "containers")):
         return
-    store = ContainerdStore.if_present(where, place)
+    conts = containers(root)
+    store = ContainerdStore.if_present(where, place, conts)
     found = store.found() if store else None
     if store is not None:
         docker_ns.add((store.path, store.namespace))
     graph = DockerRoot(root) if has_graph_driver(root) else None
-    for c in containers(root):
+    for c in conts:
         upper = None
         if c.driver == "overlay2" and graph is not None:
             try:

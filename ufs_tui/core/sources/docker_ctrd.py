@@ -23,10 +23,11 @@ from .docker import Container, containers, has_graph_driver
 from .engines import DockerPlace, Where, docker_containerd_root
 
 
-def uses_store(where: Where, place: DockerPlace) -> bool:
+def uses_store(where: Where, place: DockerPlace, conts: list[Container] | None = None) -> bool:
     """Whether this Docker keeps its layers in containerd: as the daemon says; without it, as its data root
-    shows (no overlay2 layers, buildkit's ``containerd-*`` cache, or a container on the snapshotter). A Docker
-    on overlay2 never claims a containerd's ``moby`` namespace: another engine's images may be there."""
+    shows (no overlay2 layers, buildkit's ``containerd-*`` cache, or a container on the snapshotter: ``conts``,
+    its containers when the caller has read them already). A Docker on overlay2 never claims a containerd's
+    ``moby`` namespace: another engine's images may be there."""
     if place.info is not None:
         return place.info.containerd_store
     root = where.host.path(place.root)
@@ -37,7 +38,7 @@ def uses_store(where: Where, place: DockerPlace) -> bool:
             return True
     except OSError:
         pass
-    return any(c.driver == SNAPSHOTTER for c in containers(root))
+    return any(c.driver == SNAPSHOTTER for c in (containers(root) if conts is None else conts))
 
 
 class ContainerdStore:
@@ -50,10 +51,12 @@ class ContainerdStore:
         self.data_root = place.root
 
     @classmethod
-    def if_present(cls, where: Where, place: DockerPlace) -> ContainerdStore | None:
+    def if_present(
+        cls, where: Where, place: DockerPlace, conts: list[Container] | None = None
+    ) -> ContainerdStore | None:
         """The store, where Docker keeps images or layers in it (a Docker on the overlay2 driver has a
         namespace there too, for its running containers, but no snapshots)."""
-        if not uses_store(where, place):
+        if not uses_store(where, place, conts):
             return None
         store = cls(where, place)
         if not os.path.exists(posixpath.join(store.path, META_DB)):
