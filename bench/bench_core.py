@@ -42,7 +42,8 @@ if REPO not in sys.path:  # run as a script: python bench/bench_core.py
     sys.path.insert(0, REPO)
 
 from ufs_tui.core import dirscan  # noqa: E402
-from ufs_tui.core.merge import OverlayView, _marker_xattr_bytes  # noqa: E402
+from ufs_tui.core.merge import OverlayView  # noqa: E402
+from ufs_tui.core.scan import _marker_xattr_bytes  # noqa: E402
 from ufs_tui.core.stack import Stack  # noqa: E402
 
 # ------------------------------------------------------------------ the synthetic stack

@@ -12,7 +12,7 @@ from tests.boltwriter import write_db
 from tests.ctrdroot import make_root, snap_dir, zigzag
 from ufs_tui.core.errors import StackError
 from ufs_tui.core.sources.containerd import open_container, open_image
-from ufs_tui.core.sources.ctrd import META_DB, ContainerdRoot, go_time, uvarint, varint
+from ufs_tui.core.sources.ctrd import META_DB, SNAPSHOTTER_DB, ContainerdRoot, go_time, snapshot_chain, uvarint, varint
 from ufs_tui.core.sources.engines import Where
 
 
@@ -75,3 +75,32 @@ def test_go_encodings() -> None:
     secs = 1796601600 + 62135596800
     assert go_time(b"\x01" + secs.to_bytes(8, "big") + (5 * 10**8).to_bytes(4, "big") + b"\xff\xff") == 1796601600.5
     assert go_time(b"\x09" + bytes(14)) == 0.0 and go_time(None) == 0.0
+
+
+def test_opening_one_thing_reads_its_chain_and_the_rest_on_demand(tmp_path: os.PathLike[str]) -> None:
+    """namespace_for reads the images and the chain of the keys named at once; other snapshots one chain at a
+    time, the containers when asked for; iterated, it holds what namespace() holds."""
+    chain = [("c1", "l2", 3, 2), ("l2", "l1", 2, 3), ("l1", None, 1, 3), ("other", None, 4, 3)]
+    root = make_root(os.fspath(tmp_path), chain=chain, images={"docker.io/library/x:1": "sha256:" + "a" * 64})
+    ctrd = ContainerdRoot(root)
+    whole = ctrd.namespace("ns")
+    part = ctrd.namespace_for("ns", ["c1"])
+    assert dict(part.images) == dict(whole.images)
+    assert part.snapshots["l1"] == whole.snapshots["l1"] and "nope" not in part.snapshots
+    assert part.snapshots.get("other") == whole.snapshots["other"]  # read on demand
+    assert dict(part.snapshots) == dict(whole.snapshots) and len(part.snapshots) == 4
+    assert dict(part.containers) == dict(whole.containers)
+    assert snapshot_chain(ctrd, part, "c1") == snapshot_chain(ContainerdRoot(root), whole, "c1")
+    assert ctrd.namespace_for("missing", ["c1"]).snapshots.get("c1") is None
+    assert ctrd.backends(["ns/3/c1", "ns/9/gone"]) == {"ns/3/c1": ctrd.snapshots()["ns/3/c1"]}
+    assert ctrd.backends(["ns/2/l2"]) == {"ns/2/l2": ctrd.snapshots()["ns/2/l2"]}  # from the whole read, once made
+
+
+def test_a_snapshot_missing_from_the_snapshotter_db_is_told_before_a_hole_further_down(
+    tmp_path: os.PathLike[str],
+) -> None:
+    root = make_root(os.fspath(tmp_path), chain=[("c1", "l2", 3, 2), ("l2", "gone", 2, 3)])
+    write_db(f"{root}/{SNAPSHOTTER_DB}", {b"v1": {b"snapshots": {}}})
+    ns = ContainerdRoot(root).namespace_for("ns", ["c1"])
+    with pytest.raises(StackError, match=r"snapshot c1 \(ns/3/c1\) is not in the overlayfs snapshotter's db"):
+        snapshot_chain(ContainerdRoot(root), ns, "c1")

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import time_limit
+from ufs_tui.core.display import printable
 from ufs_tui.core.errors import UfsError
 from ufs_tui.core.mount_errors import option_problems
 from ufs_tui.core.sources.archive import open_archive
@@ -40,13 +41,15 @@ T = TypeVar("T")
 
 def parsed(parse: Callable[[], T], limit: float = 10) -> T | None:
     """What ``parse()`` gives in ``limit`` seconds; None when it raises the documented error (UfsError), whose
-    message must be one line (the CLI prints it as ``ufs-tui: error: MESSAGE``). Anything else escapes."""
+    message must be one line as the CLI prints it (``ufs-tui: error: MESSAGE``, made printable there: a message
+    may quote what the user gave, raw). Anything else escapes."""
     try:
         with time_limit(limit):
             got = parse()
     except UfsError as e:
         event("refused")
-        assert str(e) and "\n" not in str(e), repr(str(e))
+        shown = printable(str(e))
+        assert shown and "\n" not in shown and "\x1b" not in shown, repr(str(e))
         return None
     event("returned")
     return got

@@ -4,7 +4,11 @@ Each example builds 1-4 lowers and an upper (nested dirs, files, symlinks incl. 
 outside and loops, FIFOs, hand-made 0/0 and xattr whiteouts, opaque dirs with odd values, decoy xattrs of
 the other namespace), mounts them, compares the model with the kernel, applies random operations through
 the mount, unmounts, and compares again on a fresh mount of the final layers. Names the kernel cannot look
-up (EPERM/EIO) are compared as errors (:func:`tests.kernel.layers.kernel_snapshot`).
+up (EPERM/EIO...) are compared as errors with their errno, and so are files it cannot read and dirs it cannot
+list (:func:`tests.kernel.layers.kernel_snapshot`, :func:`tests.kernel.layers.model_snapshot`).
+
+The stacks real images and containers are made of (hard links and ``index=on``, generations of renamed dirs,
+data-only layers, xattr whiteouts in middle lowers, every mount option) are in test_oracle_*.py.
 
 ``UFS_ORACLE_EXAMPLES`` sets the number of random examples per variant (default 200, about a minute for
 all four variants here). With CI=true the run
@@ -19,11 +23,9 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 from tests.conftest import IN_CI
 from tests.kernel.layers import (
-    OPS,
     build_tree,
     chown_tree,
     cycle,
@@ -32,16 +34,17 @@ from tests.kernel.layers import (
     model_snapshot,
     run_in_userns,
 )
+from tests.kernel.strategies import STACKS
 from tests.nobody import UID
 from tests.overlay import Facts
 from ufs_tui.core import dirscan
 from ufs_tui.core.demo import remove_tree
+from ufs_tui.core.kernel_defaults import in_effect
 from ufs_tui.core.stack import Stack
 
 # Hand-made redirects appear only in FIXED, each with the whiteout the kernel leaves at the old name: a random
 # redirect can make one lower dir reachable under two names, which the kernel answers with ESTALE.
 EXAMPLES = int(os.environ.get("UFS_ORACLE_EXAMPLES", "200"))
-NAMES = ["a", "b", "c", "d"]
 
 SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -50,50 +53,6 @@ SETTINGS = settings(
     database=None if IN_CI else settings.default.database,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
-)
-
-# ------------------------------------------------------------------------------------------------ strategies
-_file = st.tuples(
-    st.just("file"), st.binary(max_size=12).map(bytes.hex), st.sampled_from([0o644, 0o600, 0o755, 0o4755])
-).map(list)
-_symlink = st.tuples(
-    st.just("symlink"), st.sampled_from(["a", "../b", "c/d", "/etc/passwd", "/nonexistent/x", "@self", "/"])
-).map(list)
-_fifo = st.tuples(st.just("fifo"), st.sampled_from([0o644, 0o600])).map(list)
-_marker = st.sampled_from([["wh"], ["xwh"]])
-_leaf = st.one_of(_file, _file, _symlink, _fifo, _marker)
-
-
-def _dir(children: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
-    return st.tuples(
-        st.just("dir"),
-        st.dictionaries(st.sampled_from(NAMES), children, max_size=3),
-        st.sampled_from([0o755, 0o755, 0o700, 0o750]),
-        st.sampled_from([None, None, None, "y", "x", "yes", "Y", ""]),
-        # Hand-made redirects: FIXED only (a random one may duplicate a lower dir: ESTALE). Invalid values are
-        # in test_markers.py: where the kernel reads one, the lookup fails, and whether the parent's readdir
-        # still lists the name then depends on inode-number bookkeeping (impure dirs, xino), not on markers.
-        st.just(None),
-    ).map(list)
-
-
-def _maybe_decoy(node: list[Any]) -> st.SearchStrategy[list[Any]]:
-    if node[0] in ("file", "dir"):
-        return st.sampled_from([node, node, node, ["decoy", node]])
-    return st.just(node)
-
-
-_node = st.recursive(_leaf, _dir, max_leaves=8).flatmap(_maybe_decoy)
-_tree = st.dictionaries(st.sampled_from(NAMES), _node, max_size=4)
-_op = st.tuples(
-    st.sampled_from(OPS),
-    st.integers(0, 99),
-    st.integers(0, 99),
-    st.integers(0, 9),
-    st.binary(max_size=8).map(bytes.hex),
-).map(list)
-STACKS = st.fixed_dictionaries(
-    {"lowers": st.lists(_tree, min_size=1, max_size=4), "upper": _tree, "ops": st.lists(_op, max_size=8)}
 )
 
 
@@ -156,6 +115,33 @@ FIXED: list[dict[str, Any]] = [
         "upper": {"y": ["decoy", _f(b"")]},
         "ops": [["rename", 1, 0, 2, ""], ["chmod", 3, 0, 4, ""], ["rename", 5, 0, 5, ""], ["delete", 0, 0, 0, ""]],
     },
+    {  # hard links in lowers (a lower file and its second name; a linked whiteout), written through one name
+        "lowers": [
+            {
+                "d": _d({"a": _f(b"one inode"), "b": ["link", "d/a"]}),
+                "e": ["link", "d/a"],
+                "w": ["wh"],
+                "v": ["link", "w"],
+            },
+            {"w": _f(b"hidden"), "v": _f(b"hidden too"), "d": _d({"c": _f(b"merged")})},
+        ],
+        "upper": {},
+        "ops": [["append", 0, 0, 0, b"more".hex()], ["chmod", 4, 0, 1, ""], ["delete", 3, 0, 0, ""]],
+    },
+    {  # xattr whiteouts in a middle lower: in an opaque=x dir, in a dir without it, at a root marked opaque=x
+        "lowers": [
+            {"a": _d({"c": _f(b"top")})},
+            {
+                "a": _d({"a": ["xwh"], "b": _f(b"mid")}, opaque="x"),
+                "b": _d({"a": ["xwh"]}),
+                "c": ["xwh"],
+                ".": ["root", "x"],
+            },
+            {"a": _d({"a": _f(b"hidden")}), "b": _d({"a": _f(b"hidden?")}), "c": _f(b"hidden too")},
+        ],
+        "upper": {},
+        "ops": [["create", 0, 1, 0, b"new".hex()], ["rmrf_mkdir", 0, 0, 0, ""]],
+    },
 ]
 
 
@@ -184,7 +170,7 @@ def _check(spec: dict[str, Any], options: str, ns: str) -> None:
             os.mkdir(p)
         build_tree(upper, spec["upper"], ns)
         run = {"lowers": lowers, "upper": upper, "work": work, "mnt": mnt, "options": options, "ops": spec["ops"]}
-        opts = tuple(o for o in options.split(",") if o)
+        opts = in_effect([o for o in options.split(",") if o])  # what the mount does, defaults said
 
         def model() -> dict[str, Facts]:
             return model_snapshot(Stack.build(lowers, upper, work, xattr_ns=ns, options=opts))  # type: ignore[arg-type]

@@ -54,7 +54,7 @@ async def test_cursor_is_shared_and_absence_is_plain(demo: Demo) -> None:
         assert "absent from lower:0" in where
         # 'f' in the lower pane: the merged pane says plainly that it was whited out.
         await goto(pilot, app.pane_tree("lower"), "/f")
-        assert app.current_pane == "lower" and app.current_path == "/f"
+        assert app.main.panes.current_pane == "lower" and app.main.panes.current_path == "/f"
         assert "whiteout" in text_of(app.query_one("#where-merged"))
         assert app.pane_tree("upper").cursor_path() == "/f"
 
@@ -175,14 +175,14 @@ async def test_changes_only_and_status_filter(demo: Demo) -> None:
         await pilot.press("a")  # all -> none
         await pilot.press("down", "space", "enter")  # the second status is 'new'
         await settle(pilot)
-        assert app.flt.statuses == frozenset({S.NEW})
+        assert app.main.flt.statuses == frozenset({S.NEW})
         for n in names(merged):
             item = merged.nodes["/" + n].data
             assert item.kind == "dir" or item.status == S.NEW, item
         assert "b" in names(merged) and "c" not in names(merged)
         await pilot.press("x")
         await settle(pilot)
-        assert app.flt.statuses is None and "c" in names(merged)
+        assert app.main.flt.statuses is None and "c" in names(merged)
 
 
 async def test_search_jumps_to_result(demo: Demo) -> None:
@@ -197,7 +197,7 @@ async def test_search_jumps_to_result(demo: Demo) -> None:
         assert screen.results == ["/etc/config"]
         await pilot.press("enter")
         await settle(pilot)
-        assert app.current_path == "/etc/config"
+        assert app.main.panes.current_path == "/etc/config"
         assert app.pane_tree("merged").cursor_path() == "/etc/config"
         assert app.pane_tree("upper").cursor_path() == "/etc/config"
         # a glob
@@ -216,7 +216,7 @@ async def test_details_versions_and_diff(demo: Demo) -> None:
     async with app.run_test(size=(160, 45)) as pilot:
         await settle(pilot)
         await goto(pilot, app.pane_tree("merged"), "/etc/config")
-        d = app.details
+        d = app.main.details
         assert d is not None and d.path == "/etc/config"
         fates = {v.layer: v.fate for v in d.versions}
         assert fates == {"upper": S.VISIBLE, "lower:0": S.F_SHADOWED}
@@ -232,8 +232,8 @@ async def test_details_versions_and_diff(demo: Demo) -> None:
         assert "Diff lower:0 → upper" in text_of(app.query_one("#details-body"))
         # binary content is a hex dump
         await goto(pilot, app.pane_tree("lower"), "/bin/tool")
-        assert app.details is not None and app.details.content is not None
-        assert app.details.content.kind == "binary"
+        assert app.main.details is not None and app.main.details.content is not None
+        assert app.main.details.content.kind == "binary"
         assert "7f 45 4c 46" in text_of(app.query_one("#details-body"))
 
 
@@ -270,7 +270,7 @@ async def test_help_legend_palette_and_quit(demo: Demo) -> None:
         await wait_until(pilot, palette_has_hit, "palette hit")
         await pilot.press("enter")
         await settle(pilot)
-        assert app.flt.changes_only
+        assert app.main.flt.changes_only
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
@@ -294,8 +294,8 @@ async def test_hostile_names_and_fifo(tmp_layers: str) -> None:
         assert row(merged, "/" + hostile) == "  [red]x\\x1b[31m\\n"
         assert "bad\\xff" in row(merged, "/bad\udcff")
         await goto(pilot, merged, "/pipe")  # a FIFO: described, never opened (opening would block)
-        assert app.details is not None and app.details.content is not None
-        assert app.details.content.kind == "none"
+        assert app.main.details is not None and app.main.details.content is not None
+        assert app.main.details.content.kind == "none"
         await goto(pilot, merged, "/" + hostile)
         body = text_of(app.query_one("#details-body"))
         assert "\x1b" not in body and "\\x1b[2J" in body

@@ -45,7 +45,7 @@ async def test_links_sockets_and_devices_are_described_not_followed(tmp_layers: 
         assert "self" in row(merged, "/self")
         for path in ("/self", "/a", "/escape", "/sock", "/evil-target"):
             await goto(pilot, merged, path)
-            d = app.details
+            d = app.main.details
             assert d is not None and d.path == path
             body = _details_text(app)
             assert "OUTSIDE-THE-LAYER" not in body  # the symlink is described, its target never read
@@ -58,8 +58,8 @@ async def test_links_sockets_and_devices_are_described_not_followed(tmp_layers: 
         assert "\\x1b[31m[red]evil" in row(merged, "/evil-target")
         if os.geteuid() == 0:
             await goto(pilot, merged, "/null1")
-            assert app.details is not None and app.details.content is not None
-            assert app.details.content.kind == "none"  # a device: never opened
+            assert app.main.details is not None and app.main.details.content is not None
+            assert app.main.details.content.kind == "none"  # a device: never opened
 
 
 async def test_entry_that_vanishes_after_listing(tmp_layers: str) -> None:
@@ -79,7 +79,7 @@ async def test_entry_that_vanishes_after_listing(tmp_layers: str) -> None:
         await settle(pilot)
         await pilot.press("down")
         await settle(pilot)
-        assert app.details is not None and app.details.path == "/d/gone"
+        assert app.main.details is not None and app.main.details.path == "/d/gone"
         assert "OUTSIDE" not in _details_text(app)
         await pilot.press("r")  # reload: the row goes, the app lives on
         await settle(pilot)
@@ -102,15 +102,15 @@ async def test_escape_sequences_in_names_never_reach_the_screen(tmp_layers: str)
         await settle(pilot)
         merged = app.pane_tree("merged")
         await goto(pilot, merged, "/" + name)
-        d = app.details
+        d = app.main.details
         assert d is not None and d.diff
         assert "\x1b" not in d.diff and "\x07" not in d.diff
         assert "t\\x1b]0;PWNED\\x07\\nx" in d.diff  # the header names the file, escaped, on one line
         assert "\x1b" not in _details_text(app)
         os.rename(low, low + "-away")
-        await wait_until(pilot, lambda: app.missing == [low], "the missing lower to be noticed")
+        await wait_until(pilot, lambda: app.main.live.missing == [low], "the missing lower to be noticed")
         status = str(app.query_one("#status").render())
         assert "missing" in status and "\x1b" not in status and "\\x1b" in status
         os.rename(low + "-away", low)
-        await wait_until(pilot, lambda: app.missing == [], "the lower to come back")
+        await wait_until(pilot, lambda: app.main.live.missing == [], "the lower to come back")
         await settle(pilot)

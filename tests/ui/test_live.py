@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator
 
 from textual.pilot import Pilot
@@ -12,7 +13,10 @@ from tests.overlay import mounted
 from ufs_tui.core import status as S
 from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.stack import Stack
+from ufs_tui.core.watch import Changes
 from ufs_tui.ui.app import UfsApp, make_app
+from ufs_tui.ui.live import LayersChanged, Relisted
+from ufs_tui.ui.pilot import MessageLog
 from ufs_tui.ui.widgets.pane import PaneTree
 
 from .helpers import goto, names, settle, wait_until
@@ -50,7 +54,7 @@ async def test_live_write_in_upper_and_delete_through_mount(root_mount: None, tm
             assert lower.nodes["/a"].label.plain.startswith(S.STYLES[S.WHITED_OUT].glyph + " a")
             # 3. the cursor stayed where it was, and the status line says a change came
             assert merged.cursor_path() == "/keep"
-            assert app.last_change is not None and app.change_events > 0
+            assert app.main.live.last_change is not None and app.main.live.change_events > 0
             assert "last change" in str(app.query_one("#status").render())
             # 4. a write through the mount copies up: the merged row turns copied-up
             with open(os.path.join(mnt, "b"), "a") as f:
@@ -86,11 +90,11 @@ async def test_layer_root_that_vanishes_and_returns(tmp_layers: str) -> None:
         assert "/u" in merged.nodes
         moved = up + ".away"
         os.rename(up, moved)
-        await wait_until(pilot, lambda: app.missing == [up], "the missing upper to be noticed")
+        await wait_until(pilot, lambda: app.main.live.missing == [up], "the missing upper to be noticed")
         await wait_until(pilot, lambda: "/u" not in merged.nodes, "the upper's file to go")
         assert "missing" in str(app.query_one("#status").render())
         os.rename(moved, up)
-        await wait_until(pilot, lambda: app.missing == [] and "/u" in merged.nodes, "the upper to come back")
+        await wait_until(pilot, lambda: app.main.live.missing == [] and "/u" in merged.nodes, "the upper to come back")
         await settle(pilot)
 
 
@@ -108,7 +112,7 @@ async def test_a_name_that_is_not_utf8_does_not_stop_live_updates(tmp_layers: st
         with open(os.path.join(up, "after"), "w") as f:
             f.write("y\n")
         await wait_until(pilot, lambda: "/after" in merged.nodes, "a later file to show: still live")
-        assert app.watch_restarts >= 1  # it did die on the name, and was started again
+        assert app.main.live.restarts >= 1  # it did die on the name, and was started again
         os.remove(os.fsencode(up) + b"/bad\xff")
         await wait_until(pilot, lambda: bad not in merged.nodes, "the undecodable name to go")
         await settle(pilot)
@@ -149,3 +153,49 @@ async def test_a_burst_of_mixed_changes_in_a_big_dir_is_spliced_row_for_row(tmp_
         cursor = merged.cursor_node  # on the row now in the gone row's place (whichever batch brought it)
         assert cursor is not None and cursor.data is not None and cursor.data.path in ("/big/n00011", "/big/n00012")
         await settle(pilot)
+
+
+async def test_a_burst_of_writes_arrives_as_one_message_and_one_relisting(tmp_layers: str) -> None:
+    """Writes the watcher reports one batch at a time while the event loop is busy: their LayersChanged
+    messages wait in the screen's queue and coalesce (can_replace) into one, which one relisting worker
+    answers with one Relisted; the panes then show every file. Waits are on the Messages, not polling."""
+    low, up = os.path.join(tmp_layers, "lower"), os.path.join(tmp_layers, "upper")
+    os.makedirs(low)
+    os.makedirs(up)
+    stack = Stack.build([low], upper=up, xattr_ns="user")
+    log = MessageLog()
+    app = make_app(stack, live=True)
+    async with app.run_test(size=(120, 40), message_hook=log) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: app.watch_ready, "the watcher to start")
+        await settle(pilot)
+        await wait_until(pilot, lambda: not app.main.live.recount_due, "the first recount (its timer posts too)")
+        watcher = app.main.live.watcher
+        assert watcher is not None
+        reported = threading.Semaphore(0)
+        post_changes = watcher.on_changes
+
+        def counted(changes: Changes) -> None:
+            post_changes(changes)  # the LayersChanged is posted: it waits in the queue, the loop is held below
+            reported.release()
+
+        watcher.on_changes = counted
+        before, relists_before = len(log.of(LayersChanged)), len(log.of(Relisted))
+        names = [f"burst-{i}" for i in range(5)]
+        for name in names:  # one batch each: the next file only once the watcher has posted the last one
+            with open(os.path.join(up, name), "w") as f:
+                f.write("b\n")
+            assert reported.acquire(timeout=20), f"the watcher did not report {name}"  # holds the event loop
+        relisted = await log.wait_for(Relisted, "the relisting")
+        got = log.of(LayersChanged)[before:]
+        assert len(got) == 1, f"{len(got)} LayersChanged handled for one burst"
+        changes = got[0].changes  # type: ignore[attr-defined]
+        assert set(names) <= (changes.dirs.get("/") or set()) and changes.events >= len(names)
+        assert isinstance(relisted, Relisted) and "/" in relisted.touched
+        merged, upper = app.pane_tree("merged"), app.pane_tree("upper")
+        for name in names:
+            assert f"/{name}" in merged.nodes and f"/{name}" in upper.nodes, name
+            assert merged.nodes[f"/{name}"].data.status == S.NEW
+        await settle(pilot)
+        assert log.of(Relisted)[relists_before:] == [relisted]  # one relisting for the burst
+        assert len(log.of(LayersChanged)) == before + 1

@@ -31,11 +31,11 @@ from tests.conftest import need
 from tests.mount.helpers import ROOT, make_tree, public_tmpdir, rmtree, run_sh, snapshot
 from tests.overlay import kernel_tree, model_tree, mounted
 from ufs_tui.core import status as S
+from ufs_tui.core.kernel_check import KERNEL_DIFFERS
 from ufs_tui.core.mount import _wait_gone, fstype_at, mount_points, recorded, unmount_mine
 from ufs_tui.core.sources.mountinfo import read_mountinfo
 from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import UfsApp, make_app
-from ufs_tui.ui.explorer import KERNEL_DIFFERS
 from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen
 from ufs_tui.ui.screens.stack import StackEditor
 
@@ -111,15 +111,15 @@ async def test_mount_write_through_it_and_unmount(root_mount: None, d: str) -> N
         await settle(pilot)
         await press_mount(pilot, app)
         h = app.handle
-        assert h is not None and app.last_error is None
+        assert h is not None and app.main.last_error is None
         assert h.backend == "kernel" and os.path.dirname(h.target) == f"{d}/rt"
         assert h.target in mount_points()
         # The Merged pane reads the real mount: same names as the kernel, no row where they disagree.
-        assert app.explorer.mount_point == h.target
+        assert app.main.explorer.mount_point == h.target
         assert "mounted" in str(app.query_one("#pane-merged").border_title)
         assert names(app.pane_tree("merged")) == sorted(os.listdir(h.target))
         await open_all(pilot, app)
-        assert differing_rows(app) == [] and app.explorer.mismatches == {}
+        assert differing_rows(app) == [] and app.main.explorer.mismatches == {}
         assert f"mounted at {h.target} (kernel)" in text_of(app.query_one("#status"), width=300)
         # Another process writes through the mount: Upper and Merged show it without a key press.
         await wait_until(pilot, lambda: app.watch_ready, "the watcher")
@@ -140,9 +140,9 @@ async def test_mount_write_through_it_and_unmount(root_mount: None, d: str) -> N
         assert "agrees with the model" in text_of(app.query_one("#details-body"), width=300)
         # u: unmounted, the dir we made is gone, the panes read the layers again.
         await press_unmount(pilot, app)
-        assert app.handle is None and app.last_error is None
+        assert app.handle is None and app.main.last_error is None
         assert h.target not in mount_points() and not os.path.exists(h.target)
-        assert app.explorer.mount_point is None
+        assert app.main.explorer.mount_point is None
         assert names(app.pane_tree("merged")) == ["a", "b", "sub", "written"]
         assert recorded(f"{d}/rt") == []
 
@@ -179,7 +179,7 @@ async def test_a_failed_mount_is_a_plain_message_and_changes_nothing(root_mount:
         stack = app.stack
         await press_mount(pilot, app, f"{d}/nowhere")
         assert isinstance(app.screen, MessageScreen)
-        assert app.last_error is not None and "the mount target does not exist" in app.last_error
+        assert app.main.last_error is not None and "the mount target does not exist" in app.main.last_error
         await pilot.press("enter")
         assert app.stack is stack and app.handle is None and not os.path.exists(f"{d}/nowhere")
         # A failure only the kernel sees (index=on with an upper first used over other lowers).
@@ -191,7 +191,9 @@ async def test_a_failed_mount_is_a_plain_message_and_changes_nothing(root_mount:
         await settle(pilot)
         await press_mount(pilot, app)
         assert isinstance(app.screen, MessageScreen), app.handle
-        assert app.last_error is not None and "index=on" in app.last_error and "kernel:" in app.last_error
+        assert (
+            app.main.last_error is not None and "index=on" in app.main.last_error and "kernel:" in app.main.last_error
+        )
         assert app.handle is None and app.stack is indexed
         assert [t for t in mount_points() if t.startswith(d)] == []
         assert [n for n in os.listdir(f"{d}/rt") if n.startswith("mnt-")] == []  # the fresh target is removed
@@ -223,7 +225,7 @@ async def test_userns_backend_from_the_editor(root_mount: None, userns_mount: No
         await settle(pilot)
         await pilot.press("e", "b", "b", "ctrl+s")  # backend: auto → kernel → userns
         await settle(pilot)
-        assert app.backend == "userns"
+        assert app.mounts.backend == "userns"
         await press_mount(pilot, app)
         h = app.handle
         assert h is not None and h.backend == "userns" and h.helper_pid is not None
@@ -250,10 +252,10 @@ async def test_fuse_overlayfs_backend(root_mount: None, d: str) -> None:
         await settle(pilot)
         await pilot.press("e", "b", "b", "b", "ctrl+s")
         await settle(pilot)
-        assert app.backend == "fuse"
+        assert app.mounts.backend == "fuse"
         await press_mount(pilot, app)
         h = app.handle
-        assert h is not None and h.backend == "fuse", app.last_error
+        assert h is not None and h.backend == "fuse", app.main.last_error
         assert h.target in mount_points()
         assert names(app.pane_tree("merged")) == sorted(os.listdir(h.target)) == ["a", "b", "sub"]
         await open_all(pilot, app)
@@ -269,7 +271,7 @@ async def test_fuse_overlayfs_backend(root_mount: None, d: str) -> None:
         merged = app.pane_tree("merged")
         assert names(merged, "/sub") == sorted(os.listdir(f"{h.target}/sub")) == ["z"]
         assert merged.nodes["/sub"].data is not None and merged.nodes["/sub"].data.status == S.OPAQUE
-        assert differing_rows(app) == [] and app.explorer.mismatches == {}
+        assert differing_rows(app) == [] and app.main.explorer.mismatches == {}
         await press_unmount(pilot, app)
         assert h.target not in mount_points()
 
@@ -293,7 +295,7 @@ async def test_commit_from_the_ui_remounts_and_matches_the_kernel(root_mount: No
         await pilot.press("y")
         await wait_until(pilot, lambda: app.stack.work == f"{d}/w.1" and not app.mount_busy, "the commit")
         await settle(pilot)
-        assert app.last_error is None
+        assert app.main.last_error is None
         s = app.stack
         assert [la.path for la in s.lowers] == [f"{d}/u", f"{d}/l0", f"{d}/l1"]
         assert s.upper is not None and s.upper.path == f"{d}/u.1" and s.work == f"{d}/w.1"
@@ -325,7 +327,7 @@ async def test_options_and_backend_edited_while_mounted_reach_the_mount(
         await wait_until(pilot, lambda: app.handle is not h and not app.mount_busy, "the remount")
         await settle(pilot)
         new = app.handle
-        assert new is not None and app.last_error is None and new.target == h.target
+        assert new is not None and app.main.last_error is None and new.target == h.target
         assert {"index=on", "redirect_dir=on"} <= super_options(h.target)
         assert set(new.options) == {"index=on", "redirect_dir=on"}
         [rec] = recorded(f"{d}/rt")
@@ -347,9 +349,9 @@ async def test_options_and_backend_edited_while_mounted_reach_the_mount(
         await wait_until(pilot, lambda: app.handle is not new and not app.mount_busy, "the remount in a namespace")
         await settle(pilot)
         ns = app.handle
-        assert ns is not None and ns.backend == "userns" and app.last_error is None, app.last_error
+        assert ns is not None and ns.backend == "userns" and app.main.last_error is None, app.main.last_error
         assert ns.target == h.target and h.target not in mount_points()  # the kernel mount is gone
-        assert sorted(os.listdir(ns.path)) == ["a", "b", "sub"] and app.explorer.mount_point == ns.path
+        assert sorted(os.listdir(ns.path)) == ["a", "b", "sub"] and app.main.explorer.mount_point == ns.path
         assert [r.backend for r in recorded(f"{d}/rt")] == ["userns"]
         assert app.stack.xattr_ns == "user" and "userxattr" in app.stack.options
         await open_all(pilot, app)
@@ -372,9 +374,9 @@ async def test_the_backend_edited_while_mounted_is_the_one_mounted(root_mount: N
         await wait_until(pilot, lambda: app.handle is not h and not app.mount_busy, "the remount with fuse")
         await settle(pilot)
         new = app.handle
-        assert new is not None and new.backend == "fuse" and app.last_error is None, app.last_error
+        assert new is not None and new.backend == "fuse" and app.main.last_error is None, app.main.last_error
         assert new.target == h.target and fstype_at(h.target) == "fuse.fuse-overlayfs"
-        assert [r.backend for r in recorded(f"{d}/rt")] == ["fuse"] and app.backend == "fuse"
+        assert [r.backend for r in recorded(f"{d}/rt")] == ["fuse"] and app.mounts.backend == "fuse"
         assert "oci-whiteouts" in app.stack.options  # the model reads fuse-overlayfs's own markers
         await open_all(pilot, app)
         assert differing_rows(app) == []
@@ -404,7 +406,7 @@ async def test_an_edited_stack_that_would_not_mount_is_not_applied_while_mounted
         await on_screen(pilot, app, StackEditor)
         ed = app.screen
         assert isinstance(ed, StackEditor)
-        await wait_until(pilot, lambda: ed.work == f"{other}/work", "the new work dir")
+        await wait_until(pilot, lambda: ed.draft.work == f"{other}/work", "the new work dir")
         assert "different filesystem" in text_of(ed.query_one("#stack-problems"), width=300)
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -414,7 +416,7 @@ async def test_an_edited_stack_that_would_not_mount_is_not_applied_while_mounted
         assert app.handle is h and h.target in mount_points() and [r.id for r in recorded(f"{d}/rt")] == [h.id]
         await pilot.press("escape")
         await settle(pilot)
-        assert app.handle is h and app.stack.work == f"{d}/w" and app.last_error is None
+        assert app.handle is h and app.stack.work == f"{d}/w" and app.main.last_error is None
         await press_unmount(pilot, app)
     subprocess.run(["umount", other], check=True)
 
@@ -435,9 +437,9 @@ async def test_a_busy_mount_is_not_remounted_and_the_message_says_so(root_mount:
             await wait_until(pilot, lambda: not app.mount_busy, "the remount worker")
             assert isinstance(app.screen, MessageScreen)
             assert app.screen.title_text == "Cannot remount: the mount could not be unmounted"
-            assert app.last_error is not None and "busy" in app.last_error
-            assert f"Nothing was changed: the old stack is still mounted at {h.target}." in app.last_error
-            assert "mounted again" not in app.last_error
+            assert app.main.last_error is not None and "busy" in app.main.last_error
+            assert f"Nothing was changed: the old stack is still mounted at {h.target}." in app.main.last_error
+            assert "mounted again" not in app.main.last_error
             assert app.handle is h and h.target in mount_points() and "metacopy=on" not in super_options(h.target)
             assert [r.id for r in recorded(f"{d}/rt")] == [h.id]
             await pilot.press("enter")
@@ -479,7 +481,7 @@ async def test_a_redirect_not_followed_fails_in_both_the_model_and_the_kernel(ro
         item = merged.nodes["/manual"].data
         assert item is not None and item.status == S.ERROR
         await open_all(pilot, app)
-        assert differing_rows(app) == [] and app.explorer.mismatches == {}
+        assert differing_rows(app) == [] and app.main.explorer.mismatches == {}
         await goto(pilot, merged, "/manual")
         assert "agrees with the model" in text_of(app.query_one("#details-body"), width=300)
         await press_unmount(pilot, app)
@@ -505,8 +507,11 @@ async def test_an_upper_another_mount_uses_is_refused_before_mounting(root_mount
             await pilot.press("escape")
             await pilot.press("m")
             await on_screen(pilot, app, MessageScreen)
-            assert app.last_error is not None and f"in use by another overlay mount at {d}/other" in app.last_error
-            assert "Nothing was changed." in app.last_error
+            assert (
+                app.main.last_error is not None
+                and f"in use by another overlay mount at {d}/other" in app.main.last_error
+            )
+            assert "Nothing was changed." in app.main.last_error
             assert app.handle is None and [t for t in mount_points() if t.startswith(d)] == [f"{d}/other"]
 
 
@@ -517,9 +522,11 @@ async def test_a_runtime_dir_that_cannot_be_made_is_a_dialog(d: str, monkeypatch
         await settle(pilot)
         await pilot.press("m")
         await on_screen(pilot, app, MessageScreen)
-        assert app.last_error is not None
-        assert "/nonexistent-ufs-test/rt: cannot create the runtime dir: No such file or directory" in app.last_error
-        assert "fix: create its parent dir, or set UFS_TUI_RUNTIME_DIR" in app.last_error
+        assert app.main.last_error is not None
+        assert (
+            "/nonexistent-ufs-test/rt: cannot create the runtime dir: No such file or directory" in app.main.last_error
+        )
+        assert "fix: create its parent dir, or set UFS_TUI_RUNTIME_DIR" in app.main.last_error
         assert app.handle is None and not os.path.exists("/nonexistent-ufs-test")
 
 
@@ -556,12 +563,12 @@ async def test_squash_from_the_ui_matches_the_kernel(root_mount: None, d: str) -
         await pilot.press("y")
         await wait_until(pilot, lambda: len(app.stack.lowers) == 2 and not app.mount_busy, "the squash")
         await settle(pilot)
-        assert app.last_error is None
+        assert app.main.last_error is None
         assert [la.path for la in app.stack.lowers] == [f"{d}/s1.squashed.1", f"{d}/s3"]
         assert names(app.pane_tree("merged")) == sorted(p.strip("/") for p in before if p.count("/") == 1)
         # The new stack, mounted from the UI (read-only: two lowers), shows what the old one showed.
         await press_mount(pilot, app)
-        assert app.handle is not None, app.last_error
+        assert app.handle is not None, app.main.last_error
         assert kernel_tree(app.handle.target) == model_tree(app.stack) == before
         await open_all(pilot, app)
         assert differing_rows(app) == []

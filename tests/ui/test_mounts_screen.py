@@ -80,11 +80,13 @@ async def test_pick_a_mount_and_see_its_stack(root_mount: None, tmp_layers: str)
             assert names(app.pane_tree("merged")) == ["both", "from-lower", "from-upper"]
             # another stack altogether: its first row, and details of it, not of the old cursor's path
             assert app.pane_tree("merged").cursor_path() == "/both"
-            await wait_until(pilot, lambda: app.details is not None and app.details.path == "/both", "its details")
+            await wait_until(
+                pilot, lambda: app.main.details is not None and app.main.details.path == "/both", "its details"
+            )
             assert names(app.pane_tree("upper")) == ["both", "from-upper"]
             assert names(app.pane_tree("lower")) == ["both", "from-lower"]
             assert [la.path for la in app.stack.lowers] == [low]
-            assert app.options.mount_point == mnt  # the mount itself is watched and checked too
+            assert app.main.options.mount_point == mnt  # the mount itself is watched and checked too
             # What the kernel shows at the mount point is what the merged pane shows.
             assert sorted(os.listdir(mnt)) == names(app.pane_tree("merged"))
 

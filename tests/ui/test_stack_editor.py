@@ -70,21 +70,21 @@ async def test_add_move_remove_apply_and_panes_follow(d: str) -> None:
         # a: add l2 above the selected lower (lower:0 is selected), by typing its path
         await pilot.press("a")
         await type_path(pilot, app, f"{d}/l2")
-        assert ed.lowers == [f"{d}/l2", f"{d}/l0", f"{d}/l1"]
+        assert ed.draft.lowers == [f"{d}/l2", f"{d}/l0", f"{d}/l1"]
         # J moves it down, K back up, J twice: to the bottom
         await pilot.press("J")
-        assert ed.lowers == [f"{d}/l0", f"{d}/l2", f"{d}/l1"]
+        assert ed.draft.lowers == [f"{d}/l0", f"{d}/l2", f"{d}/l1"]
         await pilot.press("K")
-        assert ed.lowers == [f"{d}/l2", f"{d}/l0", f"{d}/l1"]
+        assert ed.draft.lowers == [f"{d}/l2", f"{d}/l0", f"{d}/l1"]
         await pilot.press("J", "J")
-        assert ed.lowers == [f"{d}/l0", f"{d}/l1", f"{d}/l2"]
+        assert ed.draft.lowers == [f"{d}/l0", f"{d}/l1", f"{d}/l2"]
         # x removes the selected lower (now l2, at the bottom); the dir itself is untouched
         before = snapshot(f"{d}/l2")
         await pilot.press("x")
-        assert ed.lowers == [f"{d}/l0", f"{d}/l1"]
+        assert ed.draft.lowers == [f"{d}/l0", f"{d}/l1"]
         await pilot.press("a")
         await type_path(pilot, app, f"{d}/l2")
-        assert ed.lowers == [f"{d}/l0", f"{d}/l2", f"{d}/l1"]  # above the selected one (l1)
+        assert ed.draft.lowers == [f"{d}/l0", f"{d}/l2", f"{d}/l1"]  # above the selected one (l1)
         assert snapshot(f"{d}/l2") == before
         # nothing changes in the app until Ctrl+S
         assert [la.path for la in app.stack.lowers] == [f"{d}/l0", f"{d}/l1"]
@@ -108,7 +108,7 @@ async def test_escape_leaves_the_stack_as_it_was(d: str) -> None:
         await settle(pilot)
         stack = app.stack
         await pilot.press("e", "x", "1", "r")
-        assert editor(app).lowers == [f"{d}/l1"]
+        assert editor(app).draft.lowers == [f"{d}/l1"]
         await pilot.press("escape")
         await settle(pilot)
         assert app.stack is stack
@@ -126,19 +126,19 @@ async def test_upper_and_work_are_created_only_after_yes(d: str) -> None:
         assert isinstance(app.screen, ConfirmScreen)
         assert f"{d}/new-upper" in text_of(app.screen.query_one("#confirm-lines"))
         await pilot.press("n")
-        assert not os.path.exists(f"{d}/new-upper") and ed.upper == f"{d}/u"
+        assert not os.path.exists(f"{d}/new-upper") and ed.draft.upper == f"{d}/u"
         # again, y creates it
         await pilot.press("u")
         await type_path(pilot, app, f"{d}/new-upper")
         await pilot.press("y")
-        await wait_until(pilot, lambda: ed.upper == f"{d}/new-upper", "the new upper")
+        await wait_until(pilot, lambda: ed.draft.upper == f"{d}/new-upper", "the new upper")
         assert os.path.isdir(f"{d}/new-upper") and os.listdir(f"{d}/new-upper") == []
-        assert ed.upper == f"{d}/new-upper"
+        assert ed.draft.upper == f"{d}/new-upper"
         # the old work dir is still set: fine (same filesystem); w: a new one next to the upper
         await pilot.press("w")
         await type_path(pilot, app, f"{d}/new-work")
         await pilot.press("y")
-        await wait_until(pilot, lambda: ed.work == f"{d}/new-work", "the new work dir")
+        await wait_until(pilot, lambda: ed.draft.work == f"{d}/new-work", "the new work dir")
         assert os.path.isdir(f"{d}/new-work")
         assert "checks pass" in text_of(ed.query_one("#stack-problems"))
         await pilot.press("ctrl+s")
@@ -162,9 +162,9 @@ async def test_new_empty_layer_dir(d: str) -> None:
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, StackEditor), "the editor")
         ed = editor(app)
-        await wait_until(pilot, lambda: len(ed.lowers) == 3, "the new layer")
+        await wait_until(pilot, lambda: len(ed.draft.lowers) == 3, "the new layer")
         assert os.path.isdir(f"{d}/layer.1") and os.listdir(f"{d}/layer.1") == []
-        assert ed.lowers == [f"{d}/layer.1", f"{d}/l0", f"{d}/l1"]
+        assert ed.draft.lowers == [f"{d}/layer.1", f"{d}/l0", f"{d}/l1"]
 
 
 async def test_options_read_only_and_conflicts_are_said_in_the_editor(d: str) -> None:
@@ -186,10 +186,10 @@ async def test_options_read_only_and_conflicts_are_said_in_the_editor(d: str) ->
         assert ed.stack().options == ()
         # r: read-only (no upper); with two lowers the check passes; r again brings them back
         await pilot.press("r")
-        assert ed.upper is None and ed.stack().upper is None and ed.stack().work is None
+        assert ed.draft.upper is None and ed.stack().upper is None and ed.stack().work is None
         assert "checks pass" in text_of(ed.query_one("#stack-problems"))
         await pilot.press("r")
-        assert ed.upper == f"{d}/u" and ed.work == f"{d}/w"
+        assert ed.draft.upper == f"{d}/u" and ed.draft.work == f"{d}/w"
         await pilot.press("r", "ctrl+s")
         await settle(pilot)
         assert app.stack.upper is None
@@ -215,10 +215,10 @@ async def test_work_on_another_filesystem_is_said_before_the_kernel(d: str, root
             assert app.stack.work == f"{other}/work"
             await pilot.press("m")
             await wait_until(pilot, lambda: isinstance(app.screen, MessageScreen), "the MessageScreen")
-            assert app.last_error is not None and "different filesystem" in app.last_error
-            assert "Nothing was changed." in app.last_error
+            assert app.main.last_error is not None and "different filesystem" in app.main.last_error
+            assert "Nothing was changed." in app.main.last_error
             await pilot.press("escape")
-            assert app.handle is None and app.manager is None  # nothing was even attempted
+            assert app.handle is None and app.mounts.manager is None  # nothing was even attempted
     finally:
         subprocess.run(["umount", other], check=True)
 
@@ -289,7 +289,7 @@ async def test_hostile_layer_names_show_literally(d: str) -> None:
         await settle(pilot)
         await pilot.press("e")
         ed = editor(app)
-        ed.lowers.insert(0, nasty)
+        ed.draft.lowers.insert(0, nasty)
         ed.refresh_view(0)
         await pilot.pause()
         row = ed.query_one("#stack-rows").get_option_at_index(0).prompt
@@ -323,4 +323,4 @@ async def test_completion_in_the_prompt(d: str) -> None:
         assert inp.value == f"{d}/rt/"  # type: ignore[attr-defined]
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, StackEditor), "the editor")
-        await wait_until(pilot, lambda: editor(app).lowers[0] == f"{d}/rt", "the added lower")
+        await wait_until(pilot, lambda: editor(app).draft.lowers[0] == f"{d}/rt", "the added lower")

@@ -111,9 +111,9 @@ def test_quit_and_the_terminal_gone_at_once_still_cleans_up() -> None:
     """'q', and the terminal closes right after it (an SSH session dropped as one quits), eight times: each
     time the program ends and the demo's temp dir is removed. Textual's exit can hang for good on writes to
     the lost terminal (in about one run in ten here, before its cleanup or after it); the hangup watcher then
-    cleans up and ends the process (ufs_tui.ui.app.HANGUP_GRACE). Before it did, a run in ten or twenty left
+    cleans up and ends the process (ufs_tui.ui.hangup.HANGUP_GRACE). Before it did, a run in ten or twenty left
     the process hanging and the temp dir behind."""
-    from ufs_tui.ui.app import HANGUP_GRACE
+    from ufs_tui.ui.hangup import HANGUP_GRACE
 
     need(shutil.which("tmux") is not None, "needs tmux")
     for _ in range(8):

@@ -8,12 +8,12 @@ from tests.archives import docker_save_archive
 from ufs_tui.core import status as S
 from ufs_tui.core.content import hexdump, read_content, safe_text, unified_diff
 from ufs_tui.core.demo import Demo, build_demo
+from ufs_tui.core.explorer import Explorer
 from ufs_tui.core.merge import OverlayView
 from ufs_tui.core.panes import layer_items, merged_items, own_stack, where
 from ufs_tui.core.sources import open_source
 from ufs_tui.core.stack import Stack
 from ufs_tui.core.watch import ChangeMapper, Changes
-from ufs_tui.ui.explorer import Explorer
 
 
 def test_change_mapper_maps_layer_paths_to_merged_dirs(tmp_layers: str) -> None:
@@ -125,7 +125,7 @@ def test_unreadable_dirs_and_unstatable_entries_are_said_so(tmp_path: object) ->
         script = (
             "import json, sys\n"
             "from ufs_tui.core.stack import Stack\n"
-            "from ufs_tui.ui.explorer import Explorer, ViewFilter\n"
+            "from ufs_tui.core.explorer import Explorer, ViewFilter\n"
             "e = Explorer(Stack.build([sys.argv[1]], xattr_ns='user'))\n"
             "flt = ViewFilter()\n"
             "e.items(None, '/', 'lower', flt); e.items(None, '/locked', 'lower', flt)\n"
@@ -188,3 +188,32 @@ def test_details_of_an_image_archive_read_its_layers_in_place(tmp_path: os.PathL
     assert own.content is not None and own.content.data == b"a1\n"
     only_below = e.details(None, "/dir/x", str)  # in one layer only: content, nothing to compare
     assert only_below.content is not None and only_below.content.data == b"x\n" and only_below.diff == ""
+
+
+def test_a_change_forgets_only_the_views_that_read_its_layer(tmp_layers: str) -> None:
+    """A write in the upper: the merged view and the upper's own view list again, the lower's own listing is
+    kept (it cannot have changed), and the Lower pane still shows the new fate (its rows take it from the
+    merged view). A change under the mount point (a write through the mount) forgets every view."""
+    from ufs_tui.core.explorer import ViewFilter
+
+    low, up, mnt = (os.path.join(tmp_layers, n) for n in ("l", "u", "m"))
+    for d in (low, up, mnt):
+        os.makedirs(d)
+    with open(os.path.join(low, "f"), "w") as f:
+        f.write("lower\n")
+    stack = Stack.build([low], upper=up, xattr_ns="user")
+    assert stack.upper is not None
+    l0, flt = stack.lowers[0], ViewFilter()
+    for mount_point in (None, mnt):
+        ex = Explorer(stack, mount_point)
+        assert {it.name: it.status for it in ex.items(l0, "/", S.LOWER, flt)} == {"f": S.LOWER}
+        ex.items(stack.upper, "/", S.LOWER, flt)
+        own_lower, own_upper = ex.own(l0).list_all("/"), ex.own(stack.upper).list_all("/")
+        with open(os.path.join(up, "f"), "w") as f:
+            f.write("upper\n")
+        root = mnt if mount_point else up
+        ex.apply(ex.mapper.map([os.path.join(root, "f")]))
+        assert (ex.own(l0).list_all("/") is own_lower) is (mount_point is None)
+        assert ex.own(stack.upper).list_all("/") is not own_upper
+        assert {it.name: it.status for it in ex.items(l0, "/", S.LOWER, flt)} == {"f": S.SHADOWED}
+        os.remove(os.path.join(up, "f"))

@@ -1,20 +1,25 @@
-"""CLI subcommands that change things (mount, umount, commit, squash): one module per subcommand.
+"""CLI subcommands: one module per subcommand, and what they share.
 
 Each module has ``NAME``, ``add_parser(subparsers)`` and ``run(args, out) -> int``
-and is listed in ``COMMAND_MODULES`` in ``ufs_tui/cli.py``. What a command will
-write is printed to stderr before it writes; layers are only written after
-``--yes`` or a "y" answer on stdin (no stdin and no ``--yes``: refuse).
+and is listed in ``COMMAND_MODULES`` in ``ufs_tui/cli.py``; a command that opens
+the UI (``demo``) sets ``OPENS_UI`` and is given the UI factory:
+``run(args, out, open_ui)``. The stack options they share are in
+:mod:`ufs_tui.commands.options`; no command imports ``ufs_tui.cli``.
+
+What a command will write is printed to stderr before it writes; layers are
+only written after ``--yes`` or a "y" answer on stdin (no stdin and no
+``--yes``: refuse).
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Callable, Iterable
+from typing import Protocol, TextIO
 
 from ..core.mount_errors import MountError, Problem, one_line
-from ..core.stack import Stack, escape_layer_path
+from ..core.stack import Stack
 
 PROG = "ufs-tui"
 
@@ -65,6 +70,33 @@ def report_mount_error(e: MountError) -> int:
     return 2
 
 
+class OpenUI(Protocol):
+    """The UI factory ``ufs_tui.cli`` hands to a command that opens the explorer (its exit status)."""
+
+    def __call__(
+        self, stack: Stack, notes: list[str] | None = None, *, on_exit: Callable[[], None] | None = None
+    ) -> int: ...
+
+
+def say_assumptions(stack: Stack) -> None:
+    """One ``note:`` line on stderr per thing the model assumes that the layers say may be otherwise."""
+    from ..core.display import printable
+    from ..core.inode_index import index_note
+
+    note = index_note(stack.work, stack.options)
+    if note is not None:
+        say(f"{PROG}: note: {printable(note)}")
+
+
+def warn_unread(errors: dict[str, str]) -> int:
+    """A warning per dir that could not be read while walking; the exit status: 1 if any, else 0."""
+    from ..core.display import printable
+
+    for path, problem in errors.items():
+        say(f"{PROG}: warning: {printable(path)}: {problem} (its entries are missing above)")
+    return 1 if errors else 0
+
+
 def stack_args(stack: Stack) -> str:
     """The stack as ufs-tui options, shell-quoted (what scripts pass to the next command)."""
     argv = ["--lower", stack.lowerdir_option()]
@@ -78,5 +110,6 @@ def stack_args(stack: Stack) -> str:
 
 
 __all__ = [
-    "confirm", "escape_layer_path", "report_mount_error", "report_problems", "report_warnings", "say", "stack_args",
+    "OpenUI", "confirm", "report_mount_error", "report_problems", "report_warnings", "say", "say_assumptions",
+    "stack_args", "warn_unread",
 ]  # fmt: skip

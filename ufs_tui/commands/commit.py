@@ -6,9 +6,9 @@ import argparse
 import os
 from typing import Any, TextIO
 
-from ..cli import add_stack_options, stack_from_args
 from ..core.mount_errors import MountError
 from . import confirm, report_mount_error, report_problems, say, stack_args
+from .options import add_stack_options, stack_from_args
 
 NAME = "commit"
 

@@ -7,9 +7,9 @@ import sys
 from dataclasses import replace
 from typing import Any, TextIO
 
-from ..cli import add_stack_options, stack_from_args
 from ..core.mount_errors import ENGINE_STORAGE, IN_USE, KNOWN_OPTIONS, NOT_EMPTY, MountError
 from . import confirm, report_mount_error, report_problems, report_warnings, say
+from .options import add_stack_options, stack_from_args
 
 NAME = "mount"
 FLAG_FIX = {IN_USE: "; --force mounts anyway", NOT_EMPTY: "; --force mounts anyway", ENGINE_STORAGE: " (--read-only)"}

@@ -10,7 +10,7 @@ NAME = "mounts"
 
 
 def add_parser(subparsers: Any) -> None:
-    from ..cli import add_engine_options
+    from .options import add_engine_options
 
     p = subparsers.add_parser(
         NAME,
@@ -36,9 +36,9 @@ def _ours() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..cli import engine_opts
     from ..core.display import printable
     from ..core.sources import list_overlay_mounts, where_from
+    from .options import engine_opts
 
     mounts = list_overlay_mounts(args.mountinfo, where_from(engine_opts(args)))
     ours = _ours()

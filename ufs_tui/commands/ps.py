@@ -12,7 +12,7 @@ COLUMNS = ("ENGINE", "NAMESPACE", "NAME", "ID", "STATE", "IMAGE", "UPPER SIZE", 
 
 
 def add_parser(subparsers: Any) -> None:
-    from ..cli import add_engine_options
+    from .options import add_engine_options
 
     p = subparsers.add_parser(
         NAME,
@@ -33,10 +33,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..cli import engine_opts
     from ..core.display import human_size, printable
     from ..core.sources import host_mounts, where_from
     from ..core.sources.catalog import gather
+    from .options import engine_opts
 
     where = where_from(engine_opts(args))
     cat = gather(where, host_mounts(where, args.mountinfo), sizes=args.size)

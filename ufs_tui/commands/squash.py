@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from ..cli import add_stack_options, stack_from_args
 from . import confirm, say, stack_args
+from .options import add_stack_options, stack_from_args
 
 NAME = "squash"
 

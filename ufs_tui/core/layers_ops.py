@@ -32,7 +32,7 @@ from .errors import UfsError
 from .merge import Entry, OverlayView
 from .mount import mounted_with
 from .sources.engines import engine_storage
-from .stack import Layer, Stack
+from .stack import Stack
 
 if TYPE_CHECKING:
     from .mount import MountHandle, MountManager
@@ -61,12 +61,6 @@ class SquashResult:
     whiteouts: int = 0
     opaque: int = 0
     dropped_markers: int = 0
-
-
-def _renumber(stack: Stack, lowers: list[str], upper: str | None, work: str | None) -> Stack:
-    normal = tuple(Layer(p, "lower", i) for i, p in enumerate(lowers))
-    data = tuple(Layer(layer.path, "data", len(normal) + i) for i, layer in enumerate(stack.data_layers))
-    return Stack(normal, Layer(upper, "upper", -1) if upper else None, work, data, stack.xattr_ns, stack.options)
 
 
 def fresh_sibling(path: str, suffix: str = "") -> str:
@@ -129,7 +123,7 @@ def plan_commit(stack: Stack, new_upper: str | None = None, new_work: str | None
     if new_upper == new_work:
         raise UfsError(f"{new_upper}: the new upper and work dir must be different dirs")
     lowers = [stack.upper.path, *(layer.path for layer in stack.lowers)]
-    result = _renumber(stack, lowers, new_upper, new_work)
+    result = stack.relayered(lowers, new_upper, new_work)
     whose = f" (in {owner})" if owner else ""
     lines = [
         f"commit: the upper {stack.upper.path}{whose} becomes the topmost lower (lower:0); it is read where it is, "
@@ -188,7 +182,7 @@ def plan_squash(stack: Stack, top: str, bottom: str, dest: str) -> Plan:
     _must_be_ours(dest, "squashed layer dir")
     paths = [layer.path for layer in stack.lowers]
     lowers = paths[:i] + [dest] + paths[j + 1 :]
-    result = _renumber(stack, lowers, stack.upper.path if stack.upper else None, stack.work)
+    result = stack.relayered(lowers, stack.upper.path if stack.upper else None, stack.work)
     markers = (
         f"whiteouts and opaque dirs kept only where they hide something in the layers below it, as "
         f"{stack.xattr_ns}.overlay.* markers"
@@ -217,8 +211,8 @@ def squash(stack: Stack, plan: Plan) -> SquashResult:
     i, j = plan.top, plan.bottom
     rng = [layer.path for layer in stack.lowers[i : j + 1]]
     below = [layer.path for layer in stack.lowers[j + 1 :]]
-    r_view = OverlayView(_renumber(stack, rng, None, None))
-    b_view = OverlayView(_renumber(stack, below, None, None)) if below else None
+    r_view = OverlayView(stack.relayered(rng))
+    b_view = OverlayView(stack.relayered(below)) if below else None
     f_view = OverlayView(stack.without_upper())
     parent = os.path.dirname(dest)
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(dest) + ".partial-", dir=parent)

@@ -72,10 +72,8 @@ def stack_to_json(stack: Stack) -> str:
 
 def stack_from_json(text: str) -> Stack:
     d = json.loads(text)
-    lowers = tuple(Layer(p, "lower", i) for i, p in enumerate(d["lowers"]))
-    data = tuple(Layer(p, "data", len(lowers) + i) for i, p in enumerate(d["data"]))
-    upper = Layer(d["upper"], "upper", -1) if d["upper"] else None
-    return Stack(lowers, upper, None, data, d["xattr_ns"], tuple(d["options"]))
+    bare = Stack((), xattr_ns=d["xattr_ns"], options=tuple(d["options"]))
+    return bare.relayered(d["lowers"], d["upper"], data=d["data"])
 
 
 def main(argv: list[str] | None = None) -> int:

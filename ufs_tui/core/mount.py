@@ -40,16 +40,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UfsError
+from .libc import libc as load_libc
 from .mount_errors import (
+    BUSY,
     IN_USE,
     NOT_EMPTY,
     MountError,
     Problem,
-    _libc,
     check_mount,
     clean_message,
     explain,
@@ -58,7 +59,7 @@ from .mount_errors import (
     one_line,
     parse_option,
 )
-from .stack import Layer, Stack, escape_layer_path, parse_lowerdir
+from .stack import Stack, escape_layer_path, parse_lowerdir
 
 if TYPE_CHECKING:
     from .sources.mountinfo import OverlayMount
@@ -170,7 +171,7 @@ class KernelMountError(OSError):
 
 
 def _syscall(nr: int, *args: Any) -> int:
-    libc = _libc()
+    libc = load_libc()
     if libc is None:
         raise OSError(errno.ENOSYS, "no libc")
     r = int(libc.syscall(ctypes.c_long(nr), *args))
@@ -286,7 +287,7 @@ def kernel_mount(params: Sequence[tuple[str, str | None]], target: str) -> list[
 
 
 def _legacy_mount(params: Sequence[tuple[str, str | None]], target: str, tail: _KernelLogTail) -> list[str]:
-    libc = _libc()
+    libc = load_libc()
     assert libc is not None
     data = ",".join(k if v is None else f"{k}={v}" for k, v in params)
     r = libc.mount(b"overlay", os.fsencode(target), b"overlay", ctypes.c_ulong(0), os.fsencode(data))
@@ -296,7 +297,7 @@ def _legacy_mount(params: Sequence[tuple[str, str | None]], target: str, tail: _
 
 
 def kernel_umount(target: str, lazy: bool = False) -> None:
-    libc = _libc()
+    libc = load_libc()
     if libc is None:
         raise OSError(errno.ENOSYS, "no libc")
     if libc.umount2(os.fsencode(target), ctypes.c_int(MNT_DETACH if lazy else 0)) != 0:
@@ -306,29 +307,18 @@ def kernel_umount(target: str, lazy: bool = False) -> None:
 
 def mount_points() -> set[str]:
     """Mount points of this process's mount namespace (from /proc/self/mountinfo, unescaped)."""
+    from .sources.mountinfo import unescape_octal
+
     out: set[str] = set()
     try:
         with open("/proc/self/mountinfo", "rb") as f:
             for line in f:
                 fields = line.split(b" ")
                 if len(fields) > 4:
-                    out.add(os.fsdecode(_unoctal(fields[4])))
+                    out.add(unescape_octal(os.fsdecode(fields[4])))
     except OSError:
         pass
     return out
-
-
-def _unoctal(b: bytes) -> bytes:
-    out = bytearray()
-    i = 0
-    while i < len(b):
-        if b[i] == 0x5C and i + 3 < len(b) + 0 and b[i + 1 : i + 4].isdigit():
-            out.append(int(b[i + 1 : i + 4], 8))
-            i += 4
-        else:
-            out.append(b[i])
-            i += 1
-    return bytes(out)
 
 
 def is_mount_point(path: str) -> bool:
@@ -337,6 +327,8 @@ def is_mount_point(path: str) -> bool:
 
 def fstype_at(path: str) -> str | None:
     """The filesystem type of the topmost mount exactly at ``path`` (e.g. ``overlay``), or None."""
+    from .sources.mountinfo import unescape_octal
+
     real = os.path.realpath(path)
     found: str | None = None
     try:
@@ -344,7 +336,7 @@ def fstype_at(path: str) -> str | None:
             for line in f:
                 head, sep, tail = line.partition(b" - ")
                 fields = head.split(b" ")
-                if sep and len(fields) > 4 and os.fsdecode(_unoctal(fields[4])) == real:
+                if sep and len(fields) > 4 and unescape_octal(os.fsdecode(fields[4])) == real:
                     found = os.fsdecode(tail.split(b" ", 1)[0])
     except OSError:
         return None
@@ -479,14 +471,8 @@ class MountHandle:
         parsed = parse_lowerdir(rec["lowerdir"])
         normal = [p for p, d in parsed if not d]
         data = [p for p, d in parsed if d]
-        stack = Stack(
-            tuple(Layer(p, "lower", i) for i, p in enumerate(normal)),
-            Layer(rec["upper"], "upper", -1) if rec.get("upper") else None,
-            rec.get("work"),
-            tuple(Layer(p, "data", len(normal) + i) for i, p in enumerate(data)),
-            rec.get("xattr_ns", "trusted"),
-            tuple(rec.get("stack_options", ())),
-        )
+        bare = Stack((), xattr_ns=rec.get("xattr_ns", "trusted"), options=tuple(rec.get("stack_options", ())))
+        stack = bare.relayered(normal, rec.get("upper"), rec.get("work"), data)
         return cls(
             id=rec["id"],
             backend=rec["backend"],
@@ -757,8 +743,9 @@ def preflight(
     return out
 
 
-def _unmount_busy(e: MountError) -> bool:
-    return any("busy" in p.what for p in e.problems)
+def unmount_busy(e: MountError) -> bool:
+    """Whether an unmount failed because the mount is busy (EBUSY): worth retrying once programs let go."""
+    return any(p.kind == BUSY for p in e.problems)
 
 
 class RemountError(MountError):
@@ -1042,7 +1029,7 @@ class MountManager:
                     self.unmount(handle, keep_target=True)
                     break
                 except MountError as e:
-                    if attempt + 1 < tries and _unmount_busy(e):
+                    if attempt + 1 < tries and unmount_busy(e):
                         threading.Event().wait(0.1)
                         continue
                     raise RemountError(
@@ -1126,9 +1113,9 @@ def _unmount(h: MountHandle, lazy_fallback: bool) -> None:
     if h.backend == "fuse" and os.geteuid() != 0:
         r = subprocess.run(["fusermount3", "-u", h.target], capture_output=True, text=True, timeout=HELPER_TIMEOUT)
         if r.returncode != 0 and is_mount_point(h.target):
-            raise MountError(
-                [Problem(h.target, f"fusermount3 -u failed: {r.stderr.strip()}", "close programs using it")]
-            )
+            busy = os.strerror(errno.EBUSY) in r.stderr  # fusermount3 says the errno only in words
+            said = f"fusermount3 -u failed: {r.stderr.strip()}"
+            raise MountError([Problem(h.target, said, "close programs using it", kind=BUSY if busy else "")])
         return
     if not is_mount_point(h.target):
         return  # already gone
@@ -1140,11 +1127,10 @@ def _unmount(h: MountHandle, lazy_fallback: bool) -> None:
         elif e.errno == errno.EINVAL:
             return  # not a mount point any more
         else:
-            what, fix = (
-                ("the mount is busy (a program has a file open or its cwd inside)", "close those programs and retry")
-                if e.errno == errno.EBUSY
-                else (f"cannot unmount: {e.strerror}", "unmount as the user who mounted it (root for kernel mounts)")
-            )
+            if e.errno == errno.EBUSY:
+                what = "the mount is busy (a program has a file open or its cwd inside)"
+                raise MountError([Problem(h.target, what, "close those programs and retry", kind=BUSY)]) from None
+            what, fix = f"cannot unmount: {e.strerror}", "unmount as the user who mounted it (root for kernel mounts)"
             raise MountError([Problem(h.target, what, fix)]) from None
 
 
@@ -1290,12 +1276,3 @@ def managed_mounts(runtime: str | None = None, signals: bool = True) -> Iterator
         manager.unmount_all()
         if uninstall:
             uninstall()
-
-
-def restack(stack: Stack, lowers: Sequence[str], upper: str | None, work: str | None) -> Stack:
-    """``stack`` with new lower/upper/work paths (data layers and options kept), layers renumbered."""
-    normal = tuple(Layer(p, "lower", i) for i, p in enumerate(lowers))
-    data = tuple(Layer(layer.path, "data", len(normal) + i) for i, layer in enumerate(stack.data_layers))
-    return replace(
-        stack, lowers=normal, upper=Layer(upper, "upper", -1) if upper else None, work=work, data_layers=data
-    )

@@ -22,16 +22,11 @@ import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from .errors import UfsError
 from .stack import Stack
 
-if TYPE_CHECKING:
-    import ctypes
-
 OVERLAYFS_MAGIC = 0x794C7630
-FUSE_MAGIC = 0x65735546
 MAX_LOWERS = 500
 
 # name -> allowed values (None: a flag without a value)
@@ -49,13 +44,15 @@ KNOWN_OPTIONS: dict[str, tuple[str, ...] | None] = {
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a mount cannot work: ``subject`` (a path or option), what is wrong, and how to fix it;
-    ``kind`` marks the ones a user may choose to override (the CLI's --force, a confirmation in the UI)."""
+    """One reason a mount cannot work: ``subject`` (a path or option), what is wrong, and how to fix it.
+    ``kind`` is the code callers act on, never the words: the problems a user may choose to override (IN_USE,
+    NOT_EMPTY: the CLI's --force, a confirmation in the UI; ENGINE_STORAGE: mount read-only instead), an
+    unmount worth retrying (BUSY), options the kernel refuses together (OPTION_CONFLICT)."""
 
     subject: str
     what: str
     fix: str
-    kind: str = ""  # "" | IN_USE | NOT_EMPTY
+    kind: str = ""  # "" | IN_USE | NOT_EMPTY | ENGINE_STORAGE | BUSY | OPTION_CONFLICT
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.what} (fix: {self.fix})"
@@ -64,6 +61,8 @@ class Problem:
 IN_USE = "in-use"  # the upper or work dir is another mount's (without index=on the kernel allows it)
 NOT_EMPTY = "not-empty"  # the target dir has entries that the mount would hide
 ENGINE_STORAGE = "engine-storage"  # the upper or work dir is an engine's: mount read-only instead
+BUSY = "busy"  # EBUSY on unmount: a program has a file open or its cwd inside (retrying may work)
+OPTION_CONFLICT = "option-conflict"  # mount options the kernel refuses together ("conflicting options")
 
 
 class MountError(UfsError):
@@ -138,6 +137,7 @@ def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Pro
                 "metacopy=on,userxattr",
                 "conflicting options: the kernel refuses metacopy with userxattr (unprivileged mounts)",
                 "drop metacopy=on, or mount as root with the kernel backend and without userxattr",
+                kind=OPTION_CONFLICT,
             )
         )
     # redirect_dir=off follows redirects on lookup when the module's redirect_always_follow is on (the default)
@@ -153,6 +153,7 @@ def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Pro
                     else ""
                 ),
                 "use redirect_dir=nofollow or drop it, or mount as root with the kernel backend and without userxattr",
+                kind=OPTION_CONFLICT,
             )
         )
     if seen.get("metacopy") == "on" and seen.get("redirect_dir") not in (None, "on"):
@@ -161,10 +162,18 @@ def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Pro
                 f"metacopy=on,redirect_dir={seen['redirect_dir']}",
                 "conflicting options: metacopy=on needs redirect_dir=on (the kernel refuses any other value)",
                 "drop redirect_dir=" + str(seen["redirect_dir"]) + " (or use redirect_dir=on)",
+                kind=OPTION_CONFLICT,
             )
         )
     if seen.get("nfs_export") == "on" and seen.get("index") == "off":
-        out.append(Problem("nfs_export=on,index=off", "conflicting options: nfs_export needs index", "use index=on"))
+        out.append(
+            Problem(
+                "nfs_export=on,index=off",
+                "conflicting options: nfs_export needs index",
+                "use index=on",
+                kind=OPTION_CONFLICT,
+            )
+        )
     if backend == "fuse" and seen:
         out.append(
             Problem(
@@ -453,27 +462,15 @@ def fs_type(path: str) -> int | None:
     """statfs(2) f_type of the filesystem holding ``path``, or None when it cannot be read."""
     import ctypes  # here, not at the top: most commands never need it (start-up time)
 
-    libc = _libc()
+    from .libc import libc as load_libc
+
+    libc = load_libc()
     if libc is None:
         return None
     buf = ctypes.create_string_buffer(256)
     if libc.statfs(os.fsencode(path), buf) != 0:
         return None
     return int(ctypes.c_long.from_buffer(buf).value) & 0xFFFFFFFF
-
-
-_LIBC: list[ctypes.CDLL | None] = []
-
-
-def _libc() -> ctypes.CDLL | None:
-    import ctypes.util
-
-    if not _LIBC:
-        try:
-            _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True))
-        except OSError:
-            _LIBC.append(None)
-    return _LIBC[0]
 
 
 # ------------------------------------------------------------------ kernel messages

@@ -64,6 +64,8 @@ def merged_item(entry: Entry, parent: str) -> Item:
         note = entry.extra["error"]
     elif entry.redirect:
         note = f"from {entry.redirect}"
+    elif entry.extra and "index" in entry.extra:
+        note = "hard link: the inode index's copy"
     elif entry.status == S.LOWER:
         note = entry.layer.name
     return Item(entry.name, join(parent, entry.name), entry.kind, entry.status, entry.real_path, note, entry.target)

@@ -62,7 +62,7 @@ def entry_json(path: str, e: Entry) -> str:
     )
     line += _b64_fields(target=e.target, source=e.source)
     if e.extra:
-        for key in ("redirect", "data_layer", "error"):
+        for key in ("redirect", "data_layer", "error", "errno", "index"):
             if key in e.extra:
                 line += ',"' + key + '":' + _enc(e.extra[key])
     return line + "}"
@@ -209,6 +209,8 @@ def write_tree_text(view: OverlayView, out: TextIO, show_all: bool = False) -> N
                 info += f" from {printable(it.redirect)}"
             if it.extra and "data_layer" in it.extra:
                 info += f" data from {it.extra['data_layer']}"
+            if it.extra and "index" in it.extra:
+                info += " via the inode index (a hard link copied up through another name)"
             if it.extra and "error" in it.extra:
                 info += f" ({it.extra['error']})"
         else:

@@ -122,7 +122,7 @@ class Stack:
         if layer.role == "upper":
             return self, {}
         under = self.lowers[layer.index + 1 :]
-        sub = self._relayered(under, replace(layer, role="upper", index=-1))
+        sub = self.relayered(under, layer)
         old = (*under, *self.data_layers)
         return sub, {"upper": layer.name} | {
             new.name: was.name for new, was in zip((*sub.lowers, *sub.data_layers), old, strict=True)
@@ -131,14 +131,26 @@ class Stack:
     def read_only(self) -> Stack:
         """The same merged view with nothing writable: the upper becomes the topmost lower (lower:0), the
         lowers move down one, labels kept; no work dir. A mount of it writes nothing."""
-        return self._relayered((self.upper, *self.lowers) if self.upper else self.lowers, None)
+        return self.relayered((self.upper, *self.lowers) if self.upper else self.lowers)
 
-    def _relayered(self, lowers: Sequence[Layer], upper: Layer | None) -> Stack:
-        """This stack with ``lowers`` (labels kept) numbered from lower:0, its data layers after them, ``upper``
-        and no work dir."""
-        normal = tuple(replace(la, role="lower", index=i) for i, la in enumerate(lowers))
-        data = tuple(replace(la, index=len(normal) + i) for i, la in enumerate(self.data_layers))
-        return replace(self, lowers=normal, upper=upper, work=None, data_layers=data)
+    def relayered(
+        self,
+        lowers: Sequence[Layer | str],
+        upper: Layer | str | None = None,
+        work: str | None = None,
+        data: Sequence[Layer | str] | None = None,
+    ) -> Stack:
+        """This stack with other layers, numbered the kernel's way: the one place layers get their numbers.
+
+        ``lowers`` (topmost first) become lower:0, lower:1, ...; the data layers (``data``, else this stack's)
+        are numbered after them; ``upper`` becomes the upper, ``work`` the work dir; the xattr namespace and the
+        options are kept. A layer given as a path is a plain dir; a :class:`Layer` keeps its path, label and
+        ``fs`` whatever its role and number were."""
+        normal = tuple(_numbered(la, "lower", i) for i, la in enumerate(lowers))
+        kept = self.data_layers if data is None else data
+        data_layers = tuple(_numbered(la, "data", len(normal) + i) for i, la in enumerate(kept))
+        top = _numbered(upper, "upper", -1) if upper else None
+        return replace(self, lowers=normal, upper=top, work=work, data_layers=data_layers)
 
     def layer_by_name(self, name: str) -> Layer:
         for layer in self.all_layers:
@@ -184,14 +196,22 @@ class Stack:
                 check_layer_dir(p)
             if work is not None:
                 check_layer_dir(work, what="work dir")
-        lowers = tuple(Layer(_root(p), "lower", i) for i, p in enumerate(normal))
-        data_layers = tuple(Layer(_root(p), "data", len(normal) + i) for i, p in enumerate(data))
-        upper_layer = Layer(_root(upper), "upper", -1) if upper else None
-        stack = cls(lowers, upper_layer, _root(work) if work else None, data_layers, "trusted", tuple(options))
+        stack = cls((), options=tuple(options)).relayered(
+            [_root(p) for p in normal],
+            _root(upper) if upper else None,
+            _root(work) if work else None,
+            [_root(p) for p in data],
+        )
         if "userxattr" in options:
             xattr_ns = "user"
         ns = xattr_ns or detect_xattr_ns(stack)
         return replace(stack, xattr_ns=ns)
+
+
+def _numbered(layer: Layer | str, role: Role, index: int) -> Layer:
+    if isinstance(layer, str):
+        return Layer(layer, role, index)
+    return replace(layer, role=role, index=index)
 
 
 def _root(path: str) -> str:

@@ -76,8 +76,13 @@ class ChangeMapper:
         if mount_point:
             roots.append(posixpath.normpath(mount_point))
         self.roots = roots
-        self._by_len = sorted({r.rstrip("/") or "/" for r in roots}, key=len, reverse=True)
+        self._by_len = sorted({self.key(r) for r in roots}, key=len, reverse=True)
         self.max_names = max_names
+
+    @staticmethod
+    def key(root: str) -> str:
+        """How a root is written in :attr:`Changes.touched` and :attr:`Changes.roots`."""
+        return root.rstrip("/") or "/"
 
     def merged_path(self, real: str) -> tuple[str, str] | None:
         """(root, merged path) of a real path, or None when it is under no root."""

@@ -1,7 +1,9 @@
-"""Every key of the app, in one table: the App's BINDINGS, the help screen and the command palette read it.
+"""Every key of the app, in one table: the explorer screen's and the App's BINDINGS, the help screen and the
+command palette read it.
 
 Pane keys (moving in a tree) are the PaneTree's own BINDINGS; the help screen lists
-those too, so nothing a key does is written down twice.
+those too, so nothing a key does is written down twice. A key of scope "app" (help, legend, quit) is
+the App's too, so it works over every screen (the stack editor); the others act on the explorer screen.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ class Key:
     palette: bool = True  # in the command palette
     display: str = ""  # how the help screen writes the keys (default: from ``keys``)
     short: str = ""  # the footer's word (default: the description)
+    scope: str = "screen"  # "app": the App's action, bound on the App too (it works over every screen)
 
 
 KEYS: tuple[Key, ...] = (
-    Key("question_mark,f1", "help", "Help: every key", "App", show=True, display="? F1", short="Help"),
-    Key("l", "legend", "Legend: statuses, glyphs and colours", "App", show=True, short="Legend"),
-    Key("q", "quit", "Quit", "App", show=True),
+    Key("question_mark,f1", "help", "Help: every key", "App", show=True, display="? F1", short="Help", scope="app"),
+    Key("l", "legend", "Legend: statuses, glyphs and colours", "App", show=True, short="Legend", scope="app"),
+    Key("q", "quit", "Quit", "App", show=True, scope="app"),
     Key("o", "open_mounts", "Open an overlay mount on this host", "App"),
     Key("1", "focus_pane('lower')", "Focus the Lower pane", "Panes"),
     Key("2", "focus_pane('upper')", "Focus the Upper pane", "Panes"),
@@ -98,18 +101,24 @@ DIALOG_KEYS: tuple[Key, ...] = (
 )
 
 
+def _binding(k: Key, action: str) -> Binding:
+    return Binding(k.keys, action, k.short or k.description, show=k.show, key_display=k.display or None,
+                   tooltip=k.description)  # fmt: skip
+
+
 def app_bindings() -> list[Binding]:
-    return [
-        Binding(
-            k.keys,
-            k.action,
-            k.short or k.description,
-            show=k.show,
-            key_display=k.display or None,
-            tooltip=k.description,
-        )
-        for k in KEYS
-    ]
+    """The App's: the keys of scope "app" (they work over every screen)."""
+    return [_binding(k, k.action) for k in KEYS if k.scope == "app"]
+
+
+def explorer_bindings() -> list[Binding]:
+    """The explorer screen's: every key of :data:`KEYS`, in order (the footer shows them in this order)."""
+    return [_binding(k, f"app.{k.action}" if k.scope == "app" else k.action) for k in KEYS]
+
+
+def palette_action(k: Key) -> str:
+    """The action the command palette runs for ``k`` (on the explorer screen)."""
+    return f"app.{k.action}" if k.scope == "app" else k.action
 
 
 def screen_bindings(keys: tuple[Key, ...]) -> list[Binding | tuple[str, str] | tuple[str, str, str]]:

@@ -1,7 +1,7 @@
 """Driving the app headless (tests, screenshots, benchmarks): wait for real conditions, press keys like a person.
 
-Waits are for the app's own state (workers done, nothing loading, nothing pending), bounded by a
-timeout; nothing sleeps.
+Waits are for the app's own state (workers done, nothing loading, nothing pending) or for the Messages
+workers post (:class:`MessageLog`), bounded by a timeout; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
-from .app import PANES, UfsApp
+from .app import UfsApp
+from .panes import PANES
 from .widgets.pane import PaneTree
 
 TIMEOUT = 20.0
 
 
 def _busy(app: UfsApp) -> list[Worker[object]]:
-    return [w for w in app.workers if w.group not in ("watch", "counts") and not w.is_finished]
+    return [w for w in app.workers if w.group != "counts" and not w.is_finished]
 
 
 async def _wait_for(app: UfsApp, workers: Sequence[Worker[object]]) -> None:
@@ -32,8 +34,8 @@ async def _wait_for(app: UfsApp, workers: Sequence[Worker[object]]) -> None:
 
 
 async def settle(pilot: Pilot[int], timeout: float = TIMEOUT) -> None:
-    """Until no worker but the watcher and the counter runs, no dir is loading, no change is being applied,
-    no reveal is pending and the details have been shown."""
+    """Until no worker but the counter runs, no dir is loading, no change is being applied, no reveal is
+    pending and the details have been shown."""
     app = pilot.app
     assert isinstance(app, UfsApp)
     loop = asyncio.get_running_loop()
@@ -43,9 +45,10 @@ async def settle(pilot: Pilot[int], timeout: float = TIMEOUT) -> None:
         if busy:
             await _wait_for(app, busy)
         await pilot.pause()
-        if not _busy(app) and app.settled() and all(t.pending_reveal is None for t in app.trees()):
+        main = app.main
+        if not _busy(app) and main.settled() and all(t.pending_reveal is None for t in main.trees()):
             await pilot.pause()
-            if app.settled() and not _busy(app):
+            if main.settled() and not _busy(app):
                 return
         if loop.time() > deadline:
             raise AssertionError("the app did not settle")
@@ -69,6 +72,34 @@ async def wait_until(pilot: Pilot[int], cond: Callable[[], bool], what: str, tim
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause()
+
+
+class MessageLog:
+    """The Messages the app handles, as they are dispatched: give it to ``run_test(message_hook=...)``,
+    then wait for one with :meth:`wait_for` (no polling: an asyncio event per wait)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Message] = []
+        self._waiters: list[tuple[type[Message], asyncio.Future[Message]]] = []
+
+    def __call__(self, message: Message) -> None:
+        self.seen.append(message)
+        for kind, fut in list(self._waiters):
+            if isinstance(message, kind) and not fut.done():
+                fut.set_result(message)
+                self._waiters.remove((kind, fut))
+
+    def of(self, kind: type[Message]) -> list[Message]:
+        return [m for m in self.seen if isinstance(m, kind)]
+
+    async def wait_for(self, kind: type[Message], what: str, timeout: float = TIMEOUT) -> Message:
+        """The next ``kind`` Message dispatched from now on."""
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters.append((kind, fut))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def goto(pilot: Pilot[int], tree: PaneTree, path: str) -> None:

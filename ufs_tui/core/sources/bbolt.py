@@ -30,8 +30,7 @@ import stat
 import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import NoReturn, TypeVar
+from typing import NamedTuple, NoReturn, TypeVar
 
 from ..errors import StackError
 
@@ -82,8 +81,7 @@ def _fnv1a64(data: bytes) -> int:
     return h
 
 
-@dataclass(frozen=True, slots=True)
-class _Meta:
+class _Meta(NamedTuple):  # not a dataclass: quicker to import
     page_size: int
     root: int
     sequence: int

@@ -102,7 +102,7 @@ def _docker(where: Where, docker_ns: set[tuple[str, str]]) -> Iterator[Entry]:
     store = ContainerdStore.if_present(where, place, conts)
     found = store.found() if store else None
     if store is not None:
-        docker_ns.add((store.path, store.namespace))
+        docker_ns.add((os.path.realpath(store.path), store.namespace))  # as the kernel or a config spells it
     graph = DockerRoot(root) if has_graph_driver(root) else None
     for c in conts:
         upper = None
@@ -154,7 +154,7 @@ def _storage(where: Where, uppers: set[str]) -> Iterator[Entry]:
 
 def _containerd(ctrd: ContainerdRoot, tasks: set[tuple[str, str]], docker_ns: set[tuple[str, str]]) -> Iterator[Entry]:
     for ns in ctrd.all_namespaces():
-        yield from _namespace(ctrd, ns, tasks, images=(ctrd.root, ns.name) not in docker_ns)
+        yield from _namespace(ctrd, ns, tasks, images=(os.path.realpath(ctrd.root), ns.name) not in docker_ns)
 
 
 def _namespace(ctrd: ContainerdRoot, ns: Namespace, tasks: set[tuple[str, str]], images: bool) -> Iterator[Entry]:

@@ -8,7 +8,6 @@ import os
 import posixpath
 import re
 import stat
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,6 +17,7 @@ from ..errors import StackError
 from ..stack import Stack
 
 OUTSIDE_LIMIT = 64 << 20  # bytes read at most from one engine file (configs, records, blobs)
+READ_CHUNK = 64 << 10
 
 
 def read_bytes(path: str, limit: int = OUTSIDE_LIMIT) -> bytes:
@@ -25,11 +25,14 @@ def read_bytes(path: str, limit: int = OUTSIDE_LIMIT) -> bytes:
     device such as /dev/zero, which never ends; a dir) and a file larger than ``limit`` are an OSError."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
         chunks: list[bytes] = []
         got = 0
-        while chunk := os.read(fd, min(1 << 20, limit + 1 - got)):
+        # Each read asks for what the file holds (one read, one more to see its end), at least READ_CHUNK: a buffer
+        # asked for is allocated whole, and a large one costs more than the read of a small file (mmap, faults).
+        while chunk := os.read(fd, min(max(st.st_size + 1 - got, READ_CHUNK), limit + 1 - got)):
             chunks.append(chunk)
             got += len(chunk)
             if got > limit:
@@ -49,6 +52,8 @@ def parse_json(data: bytes | str) -> Any:
 
 def parse_toml(data: bytes) -> dict[str, Any]:
     """TOML from outside: any fault (not UTF-8, nesting too deep, a number too long) is a ValueError."""
+    import tomllib  # only engine configs are TOML: not loaded where none is read
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except RecursionError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..display import printable
 from ..errors import StackError
@@ -54,8 +54,7 @@ def is_containerd_mount(mount: OverlayMount) -> bool:
 
 
 # ---------------------------------------------------------------------- finding things by name
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """A container or image of one namespace of one containerd root."""
 
     ctrd: ContainerdRoot

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from ..errors import StackError
 from ..stack import Stack
@@ -62,8 +62,9 @@ class Image:
     labels: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True)
-class Snapshot:
+# Records with no field left out of comparisons are NamedTuples, not frozen dataclasses: making a dataclass takes
+# about 1 ms on a small VM, paid by every process that opens a container of Docker's containerd image store.
+class Snapshot(NamedTuple):
     """One snapshot: its key in the namespace, and where the overlayfs snapshotter keeps it."""
 
     key: str
@@ -73,8 +74,7 @@ class Snapshot:
     size: int | None = None
 
 
-@dataclass(frozen=True)
-class Backend:
+class Backend(NamedTuple):
     """A snapshot as the overlayfs snapshotter records it (its own db)."""
 
     id: str  # the dir under snapshots/
@@ -83,14 +83,71 @@ class Backend:
     size: int | None  # bytes the layer's files use, recorded when it was committed
 
 
-@dataclass(frozen=True)
-class Namespace:
-    """What a namespace holds: containers, images and the overlayfs snapshotter's snapshots."""
+SnapshotRecord = tuple[str, str | None]  # (name in the snapshotter's db, parent key)
+
+
+class Namespace(NamedTuple):
+    """What a namespace holds: containers, images and the overlayfs snapshotter's snapshots (read at once by
+    :meth:`ContainerdRoot.namespace`, partly on demand by :meth:`ContainerdRoot.namespace_for`)."""
 
     name: str
-    containers: dict[str, Container]
-    images: dict[str, Image]
-    snapshots: dict[str, tuple[str, str | None]]  # key -> (name in the snapshotter's db, parent key)
+    containers: Mapping[str, Container]
+    images: Mapping[str, Image]
+    snapshots: Mapping[str, SnapshotRecord]  # key -> (name in the snapshotter's db, parent key)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+class OnDemand(Mapping[K, V]):
+    """A mapping read when it is first used (``load``, once)."""
+
+    def __init__(self, load: Callable[[], dict[K, V]]) -> None:
+        self._load: Callable[[], dict[K, V]] | None = load
+        self._data: dict[K, V] = {}
+
+    def data(self) -> dict[K, V]:
+        if self._load is not None:
+            self._data, self._load = self._load(), None
+        return self._data
+
+    def __getitem__(self, key: K) -> V:
+        return self.data()[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self.data())
+
+    def __len__(self) -> int:
+        return len(self.data())
+
+
+class SnapshotRecords(OnDemand[str, SnapshotRecord]):
+    """A namespace's overlayfs snapshots, read as far as they are used: a key looked up is read with its parents
+    in one view of ``meta.db``; every key only when they are iterated or counted (then only those)."""
+
+    def __init__(
+        self, load: Callable[[], dict[str, SnapshotRecord]], chain: Callable[[str], dict[str, SnapshotRecord | None]]
+    ) -> None:
+        super().__init__(load)
+        self._chain = chain
+        self._known: dict[str, SnapshotRecord | None] = {}
+
+    def known(self, records: dict[str, SnapshotRecord | None]) -> SnapshotRecords:
+        """These with the records (None: no such key) read already."""
+        self._known.update(records)
+        return self
+
+    def __getitem__(self, key: str) -> SnapshotRecord:
+        if self._load is None:
+            return self._data[key]
+        if key not in self._known:
+            self._known.update(self._chain(key))
+        rec = self._known.get(key)
+        if rec is None:
+            raise KeyError(key)
+        return rec
 
 
 def uvarint(data: bytes) -> int | None:
@@ -160,6 +217,28 @@ class ContainerdRoot:
 
         return view(self.meta_db, read)
 
+    def namespace_for(self, name: str, keys: Iterable[str] = ()) -> Namespace:
+        """Namespace ``name`` for opening one thing in it, reading no more than that needs: its images, and the
+        snapshots ``keys`` with their parents, now (in one view); any other snapshot, and the containers, when
+        they are asked for. Empty if the namespace does not exist."""
+        wanted = list(keys)
+        images, known = self._in_namespace(name, lambda ns: (_read_images(ns, name), _chain_records(ns, wanted)))
+        snapshots = SnapshotRecords(
+            lambda: self._in_namespace(name, _read_snapshots),
+            lambda key: self._in_namespace(name, lambda ns: _chain_records(ns, [key])),
+        )
+        containers = OnDemand(lambda: self._in_namespace(name, lambda ns: _read_containers(ns, name)))
+        return Namespace(name, containers, images, snapshots.known(known))
+
+    def _in_namespace(self, name: str, fn: Callable[[Bucket | None], T]) -> T:
+        """``fn`` of namespace ``name``'s bucket (None where it has none), in a view of its own."""
+
+        def read(root: Bucket) -> T:
+            v1 = self._v1(root)
+            return fn(v1.bucket(os.fsencode(name)) if v1 is not None else None)
+
+        return view(self.meta_db, read)
+
     def check(self) -> ContainerdRoot:
         """This root, once its metadata has been read as far as its schema (a BoltError or StackError if not)."""
         view(self.meta_db, self._v1)
@@ -195,6 +274,16 @@ class ContainerdRoot:
             self._backend = view(self.snapshotter_db, _read_snapshotter) if exists else {}
         return self._backend
 
+    def backends(self, names: Iterable[str]) -> dict[str, Backend]:
+        """The overlayfs snapshotter's records of ``names`` (those it has): looked up in one view, or taken from
+        :meth:`snapshots` when that has been read."""
+        wanted = list(dict.fromkeys(names))
+        if self._backend is None:
+            if not os.path.exists(self.snapshotter_db):
+                return {}
+            return view(self.snapshotter_db, lambda root: _read_backends(root, wanted))
+        return {n: self._backend[n] for n in wanted if n in self._backend}
+
     # ------------------------------------------------------------------ content
     def blob(self, digest: str, limit: int = 16 << 20) -> Any:
         """A JSON blob of the content store (index, manifest or config), or None if it is missing or not JSON."""
@@ -210,10 +299,12 @@ class ContainerdRoot:
 
 def _read_namespace(v1: Bucket, name: str) -> Namespace:
     ns = v1.bucket(os.fsencode(name))
-    if ns is None:
-        return Namespace(name, {}, {}, {})
+    return Namespace(name, _read_containers(ns, name), _read_images(ns, name), _read_snapshots(ns))
+
+
+def _read_containers(ns: Bucket | None, name: str) -> dict[str, Container]:
     containers: dict[str, Container] = {}
-    for key, bkt in _buckets(ns.bucket(b"containers")):
+    for key, bkt in _buckets(ns.bucket(b"containers") if ns is not None else None):
         cid = _text(key)
         containers[cid] = Container(
             name,
@@ -224,8 +315,12 @@ def _read_namespace(v1: Bucket, name: str) -> Namespace:
             _labels(bkt.bucket(b"labels")),
             go_time(bkt.get(b"createdat")),
         )
+    return containers
+
+
+def _read_images(ns: Bucket | None, name: str) -> dict[str, Image]:
     images: dict[str, Image] = {}
-    for key, bkt in _buckets(ns.bucket(b"images")):
+    for key, bkt in _buckets(ns.bucket(b"images") if ns is not None else None):
         target = bkt.bucket(b"target")
         if target is None:
             continue
@@ -233,56 +328,94 @@ def _read_namespace(v1: Bucket, name: str) -> Namespace:
         images[iname] = Image(
             name, iname, _text(target.get(b"digest")), _text(target.get(b"mediatype")), _labels(bkt.bucket(b"labels"))
         )
-    snapshots: dict[str, tuple[str, str | None]] = {}
-    for key, bkt in _buckets(ns.bucket(b"snapshots", SNAPSHOTTER.encode())):
-        parent = bkt.get(b"parent")
-        snapshots[_text(key)] = (_text(bkt.get(b"name")), _text(parent) if parent else None)
-    return Namespace(name, containers, images, snapshots)
+    return images
+
+
+def _snapshot_record(bkt: Bucket) -> SnapshotRecord:
+    parent = bkt.get(b"parent")
+    return _text(bkt.get(b"name")), _text(parent) if parent else None
+
+
+def _read_snapshots(ns: Bucket | None) -> dict[str, SnapshotRecord]:
+    snaps = ns.bucket(b"snapshots", SNAPSHOTTER.encode()) if ns is not None else None
+    return {_text(key): _snapshot_record(bkt) for key, bkt in _buckets(snaps)}
+
+
+def _chain_records(ns: Bucket | None, keys: list[str]) -> dict[str, SnapshotRecord | None]:
+    """The records of snapshots ``keys`` and of their parents, each key read once (None: not in the namespace)."""
+    snaps = ns.bucket(b"snapshots", SNAPSHOTTER.encode()) if ns is not None else None
+    out: dict[str, SnapshotRecord | None] = {}
+    todo = list(reversed(keys))
+    while todo:
+        key = todo.pop()
+        if key in out:
+            continue
+        bkt = snaps.bucket(os.fsencode(key)) if snaps is not None else None
+        rec = _snapshot_record(bkt) if bkt is not None else None
+        out[key] = rec
+        if rec is not None and rec[1] is not None:
+            todo.append(rec[1])
+    return out
 
 
 def _buckets(bkt: Bucket | None) -> Iterator[tuple[bytes, Bucket]]:
     return bkt.buckets() if bkt is not None else iter(())
 
 
+def _backend(bkt: Bucket) -> Backend:
+    sid = uvarint(bkt.get(b"id") or b"")
+    kind = bkt.get(b"kind") or b""
+    parent = bkt.get(b"parent")
+    size = varint(bkt.get(b"size") or b"")
+    return Backend(
+        str(sid) if sid is not None else "",
+        KINDS.get(kind[0], "unknown") if len(kind) == 1 else "unknown",
+        _text(parent) if parent else None,
+        size if size is not None and size >= 0 else None,
+    )
+
+
 def _read_snapshotter(root: Bucket) -> dict[str, Backend]:
-    out: dict[str, Backend] = {}
-    for key, bkt in _buckets(root.bucket(b"v1", b"snapshots")):
-        sid = uvarint(bkt.get(b"id") or b"")
-        kind = bkt.get(b"kind") or b""
-        parent = bkt.get(b"parent")
-        size = varint(bkt.get(b"size") or b"")
-        out[_text(key)] = Backend(
-            str(sid) if sid is not None else "",
-            KINDS.get(kind[0], "unknown") if len(kind) == 1 else "unknown",
-            _text(parent) if parent else None,
-            size if size is not None and size >= 0 else None,
-        )
-    return out
+    return {_text(key): _backend(bkt) for key, bkt in _buckets(root.bucket(b"v1", b"snapshots"))}
+
+
+def _read_backends(root: Bucket, names: list[str]) -> dict[str, Backend]:
+    snaps = root.bucket(b"v1", b"snapshots")
+    found = ((n, snaps.bucket(os.fsencode(n)) if snaps is not None else None) for n in names)
+    return {n: _backend(bkt) for n, bkt in found if bkt is not None}
 
 
 # ---------------------------------------------------------------------- stacks of snapshots
 def snapshot_chain(ctrd: ContainerdRoot, ns: Namespace, key: str) -> list[Snapshot]:
-    """Snapshot ``key`` of namespace ``ns`` and its parents, nearest first, each with its dir id and kind."""
-    backend = ctrd.snapshots()
-    out: list[Snapshot] = []
+    """Snapshot ``key`` of namespace ``ns`` and its parents, nearest first, each with its dir id and kind (the
+    snapshotter's records of the chain only are read)."""
+    links: list[tuple[str, str, str | None]] = []  # (key, name in the snapshotter's db, parent key)
     seen: set[str] = set()
+    broken: StackError | None = None
     cur: str | None = key
     while cur is not None:
         if cur in seen:
-            raise StackError(ctrd.meta_db, f"snapshot parents of {key} loop (the metadata is damaged)")
+            broken = StackError(ctrd.meta_db, f"snapshot parents of {key} loop (the metadata is damaged)")
+            break
         rec = ns.snapshots.get(cur)
         if rec is None:
-            what = "snapshot" if not out else f"parent snapshot of {out[-1].key}"
-            raise StackError(
+            what = "snapshot" if not links else f"parent snapshot of {links[-1][0]}"
+            broken = StackError(
                 ctrd.meta_db, f"{what} {cur} is not in namespace {ns.name} (removed since, or never unpacked)"
             )
-        name, parent = rec
+            break
+        links.append((cur, *rec))
+        seen.add(cur)
+        cur = rec[1]
+    backend = ctrd.backends(name for _, name, _ in links)
+    out: list[Snapshot] = []
+    for skey, name, parent in links:  # the first problem on the way down is the one told
         rec_b = backend.get(name)
         if rec_b is None or not rec_b.id:
-            raise StackError(ctrd.snapshotter_db, f"snapshot {cur} ({name}) is not in the overlayfs snapshotter's db")
-        out.append(Snapshot(cur, parent, rec_b.id, rec_b.kind, rec_b.size))
-        seen.add(cur)
-        cur = parent
+            raise StackError(ctrd.snapshotter_db, f"snapshot {skey} ({name}) is not in the overlayfs snapshotter's db")
+        out.append(Snapshot(skey, parent, rec_b.id, rec_b.kind, rec_b.size))
+    if broken is not None:
+        raise broken
     return out
 
 
@@ -313,8 +446,7 @@ def chain_stack(ctrd: ContainerdRoot, chain: list[Snapshot]) -> Stack:
 
 
 # ---------------------------------------------------------------------- images
-@dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(NamedTuple):
     """An image's config as the content store holds it: its layers bottom first, and the steps that made them."""
 
     manifest: str  # digest of the platform manifest

@@ -35,6 +35,7 @@ from .common import (
     id_list,
     layer_label,
     no_such_tag,
+    parse_json,
     read_bytes,
     read_json,
     read_text,
@@ -42,10 +43,12 @@ from .common import (
     unique_match,
     with_labels,
 )
-from .ctrd import SNAPSHOTTER
 from .engines import DockerPlace, Where, docker_place
 
 ROOT_WHAT = "the Docker data root (run as root, or pass --docker-root)"
+# The Driver of a container on the containerd image store: containerd's overlayfs snapshotter (ctrd.SNAPSHOTTER,
+# not imported: the containerd and bbolt readers are loaded only where a store is opened).
+SNAPSHOTTER = "overlayfs"
 
 
 @dataclass(frozen=True)
@@ -100,15 +103,16 @@ def _container(root: str, cid: str, name_in: bytes | None = None) -> Container |
     """The container record ``cid`` (None when it cannot be read); with ``name_in``, None at once when the
     record's bytes do not hold it (a name looked for is found without parsing every record)."""
     path = posixpath.join(root, "containers", cid, "config.v2.json")
-    if name_in is not None:
-        try:
-            if name_in not in read_bytes(path):
-                return None
-        except OSError:
-            return None
     try:
-        cfg = read_json(path)
-    except StackError:
+        data = read_bytes(path)  # read once: looked in, then parsed (as read_json would)
+    except OSError:
+        return None
+    if name_in is not None and name_in not in data:
+        return None
+    text = data.decode("utf-8", errors="replace").strip()
+    try:
+        cfg = parse_json(text) if text else None
+    except ValueError:
         return None
     if not isinstance(cfg, dict):
         return None

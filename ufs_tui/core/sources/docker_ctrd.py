@@ -63,15 +63,22 @@ class ContainerdStore:
             if where.containerd_root or (place.info is not None and place.info.containerd_store):
                 ContainerdRoot(store.path)  # a root the user named, or the daemon uses, must be there: says why not
             return None
-        ns = store.found().ns
+        ns = store.to_open().ns
         return store if ns.images or ns.snapshots else None
 
     def found(self) -> Found:
+        """The store's namespace, all of it read at once (to list what it holds)."""
         ctrd = ContainerdRoot(self.path)
         return Found(ctrd, ctrd.namespace(self.namespace))
 
+    def to_open(self, *keys: str) -> Found:
+        """The store's namespace read as far as opening one thing needs: its images, the snapshots ``keys`` and
+        their parents; the rest only when asked for."""
+        ctrd = ContainerdRoot(self.path)
+        return Found(ctrd, ctrd.namespace_for(self.namespace, keys))
+
     def container_stack(self, c: Container) -> Stack:
-        found = self.found()
+        found = self.to_open(c.id)
         if c.id not in found.ns.snapshots:
             raise StackError(
                 c.name,
@@ -83,7 +90,7 @@ class ContainerdStore:
         return container_stack(found, c.id, f"{container_label(c.name, image or c.image_ref)}{SEP}{ids}", image)
 
     def open_image(self, ref: str) -> Stack:
-        found = self.found()
+        found = self.to_open()
         hits = match_image(found.ctrd, found.ns, ref)
         if len(hits) > 1:
             shown = ", ".join(short_ref(h.image.name) for h in hits if h.image)

@@ -6,7 +6,9 @@
 * containerd: ``--containerd-root``; else the roots of the containerd daemons running (``--root``, or
   ``root`` in their ``--config`` file, else in ``/etc/containerd/config.toml``); else that config's
   ``root``, else ``/var/lib/containerd``. Docker's containerd image store uses Docker's own containerd
-  (root ``DATA_ROOT/containerd/daemon``) unless dockerd was pointed at another one with ``--containerd``.
+  (root ``DATA_ROOT/containerd/daemon``) unless dockerd was pointed at another one with ``--containerd``: the
+  root of the containerd listening there is the one whose metadata db it holds open, as ``/proc`` shows (its
+  command line and config file where that cannot be seen).
 * containers-storage (Podman, CRI-O): ``--podman-root``; else ``/etc/containers/storage.conf``'s
   ``graphroot``; else ``/var/lib/containers/storage``.
 
@@ -23,7 +25,7 @@ from typing import Any
 from ..errors import StackError
 from .common import parse_json, parse_toml, read_bytes
 from .daemon import DockerInfo, docker_info
-from .host import Host, engine_processes, flag_value
+from .host import Host, engine_pids, engine_processes, flag_value, open_files
 
 DOCKER_ROOT = "/var/lib/docker"
 DOCKER_CONFIG = "/etc/docker/daemon.json"
@@ -34,6 +36,7 @@ CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 STORAGE_ROOT = "/var/lib/containers/storage"
 STORAGE_CONFIG = "/etc/containers/storage.conf"
 CONFIG_LIMIT = 1 << 20  # an engine config larger than this is not read
+CONTAINERD_META_DB = "/io.containerd.metadata.v1.bolt/meta.db"  # under its root: held open while it runs
 
 
 @dataclass(frozen=True)
@@ -167,9 +170,9 @@ def docker_containerd_root(where: Where, place: DockerPlace) -> str:
     if address is None and has_own:
         return own
     want = _socket(host, address or CONTAINERD_SOCKET)
-    for d in containerd_daemons(where):
-        if d.running and _socket(host, d.address) == want:
-            return d.root
+    listening = _containerd_at(host, want)
+    if listening is not None:
+        return listening
     if has_own:  # the daemon named its own containerd, whose process cannot be seen from here
         return own
     if address is None or want == _socket(host, CONTAINERD_SOCKET):
@@ -178,6 +181,28 @@ def docker_containerd_root(where: Where, place: DockerPlace) -> str:
         place.root,
         f"Docker uses the containerd at {address}, whose root could not be found: give it with --containerd-root",
     )
+
+
+def _containerd_at(host: Host, want: str) -> str | None:
+    """The root of the running containerd that listens at socket ``want`` (a path here). Where the kernel shows
+    what a containerd holds open (its sockets, its metadata db), that says; where it does not, its command line
+    and config file do (so no TOML is parsed, nor its parser loaded, where the kernel answers)."""
+    for pid, argv in engine_pids(host, ("containerd",)):
+        held = open_files(host, pid)
+        root = _held_root(held[1]) if held is not None else None
+        if held is not None and root is not None:
+            if any(_socket(host, path) == want for path in held[0]):
+                return root
+            continue
+        d = _containerd_from(host, argv)
+        if _socket(host, d.address) == want:
+            return d.root
+    return None
+
+
+def _held_root(files: list[str]) -> str | None:
+    """The containerd root whose metadata db is among ``files`` (the running containerd holds it open)."""
+    return next((f[: -len(CONTAINERD_META_DB)] or "/" for f in files if f.endswith(CONTAINERD_META_DB)), None)
 
 
 def _socket(host: Host, address: str) -> str:

@@ -8,7 +8,8 @@ points into DIR again, never out of it), so ``/var/lib/docker -> /data/docker`` 
 
 :func:`engine_processes` reads the command lines of running engine daemons (dockerd, containerd) from the
 host's ``/proc``, where it can be seen: with ``--host-root``, ``DIR/proc`` or, in a pod with ``hostPID``,
-this ``/proc`` when its PID 1 is not in our mount namespace.
+this ``/proc`` when its PID 1 is not in our mount namespace. :func:`open_files` shows what a process of this
+machine holds open (its Unix sockets' paths, its files), as the kernel says.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from ..errors import StackError
 
 _MAX_LINKS = 40
+UNIX_TABLE_LIMIT = 64 << 20  # /proc/PID/net/unix: a line per Unix socket of its network namespace
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,11 @@ def _other_mount_ns(proc_pid: str) -> bool:
 
 def engine_processes(host: Host, names: tuple[str, ...]) -> list[list[str]]:
     """The argv of every running process whose program is one of ``names`` (``dockerd``, ``containerd``)."""
+    return [argv for _, argv in engine_pids(host, names)]
+
+
+def engine_pids(host: Host, names: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """(pid, argv) of every running process whose program is one of ``names``."""
     proc = host.proc()
     if proc is None:
         return []
@@ -108,17 +115,67 @@ def engine_processes(host: Host, names: tuple[str, ...]) -> list[list[str]]:
         return []
     out = []
     for pid in pids:
-        try:
-            with open(posixpath.join(proc, pid, "cmdline"), "rb") as f:
-                raw = f.read(65536)
-        except OSError:  # gone, or not ours to read
+        raw = _cmdline(posixpath.join(proc, pid, "cmdline"))
+        if raw is None:  # gone, or not ours to read
             continue
         argv = [os.fsdecode(a) for a in raw.split(b"\0")]
         if argv and argv[-1] == "":
             argv.pop()
         if argv and posixpath.basename(argv[0]) in names:
-            out.append(argv)
+            out.append((pid, argv))
     return out
+
+
+def _cmdline(path: str, limit: int = 65536) -> bytes | None:
+    """The first ``limit`` bytes of a ``/proc/PID/cmdline`` (with os.read: a file object costs more than the read,
+    and every process of the host is looked at)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        while got < limit and (chunk := os.read(fd, limit - got)):
+            chunks.append(chunk)
+            got += len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def open_files(host: Host, pid: str) -> tuple[set[str], list[str]] | None:
+    """What process ``pid`` of this machine holds open, as the kernel shows it: the paths of its Unix sockets (those
+    it listens on among them) and of its open files. None where that cannot be seen: another user's process, or
+    ``--host-root`` (the kernel names a file in the reader's view of the mounts, not in the host's)."""
+    if not host.local:
+        return None
+    fd_dir = posixpath.join("/proc", pid, "fd")
+    try:
+        fds = os.listdir(fd_dir)
+        with open(posixpath.join("/proc", pid, "net", "unix"), "rb") as f:
+            table = f.read(UNIX_TABLE_LIMIT)
+    except OSError:
+        return None
+    inodes: set[bytes] = set()
+    files: list[str] = []
+    for fd in fds:
+        try:
+            link = os.readlink(posixpath.join(fd_dir, fd))
+        except OSError:  # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1].encode())
+        elif link.startswith("/"):
+            files.append(link)
+    sockets = set()
+    for line in table.splitlines()[1:]:  # Num RefCount Protocol Flags Type St Inode Path
+        cols = line.split(None, 7)
+        if len(cols) == 8 and cols[6] in inodes and cols[7].startswith(b"/"):
+            sockets.add(os.fsdecode(cols[7]))
+    return sockets, files
 
 
 def flag_value(argv: list[str], *flags: str) -> str | None:

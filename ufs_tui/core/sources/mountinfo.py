@@ -24,10 +24,6 @@ from ..stack import Stack, parse_lowerdir
 from .host import Host
 
 MOUNTINFO = "/proc/self/mountinfo"
-_OCTAL = re.compile(r"\\([0-7]{3})")
-
-# Super options that matter to the merged view and are kept on the Stack.
-_KEPT_OPTIONS = ("userxattr",)
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,9 @@ class OverlayMount:
         """The stack of this mount (layers as the kernel was given them)."""
         if not self.lowers:
             raise StackError(self.target, "overlay mount without lower layers")
-        opts = tuple(o for o in self.options if o in _KEPT_OPTIONS)
+        from ..kernel_defaults import in_effect
+
+        opts = in_effect(self.options)  # what changes the view, with this kernel's defaults
         return Stack.build(
             _lowerdir_string(self.lowers, self.data_layers),
             upper=self.upper,

@@ -10,14 +10,13 @@ resolved) says why in the screen and the lists stay.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.style import Style
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -27,7 +26,7 @@ from ...core.errors import StackError
 from ...core.sources import OverlayMount, host_mounts, list_overlay_mounts, open_mount, open_source, where_from
 from ...core.sources.catalog import Entry, gather
 from ...core.stack import Stack
-from ..threads import call_back
+from ..messages import post
 from ..widgets.keyed_list import KeyedOptionList
 
 
@@ -98,6 +97,26 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None, str] | None]):
         Binding("r", "refresh", "Read the mount table again"),
     ]
 
+    class Read(Message, bubble=False):
+        """A reading worker's result: the mounts (``error``: why the table could not be read) or the entries."""
+
+        def __init__(
+            self, mounts: list[OverlayMount] | None, entries: list[Entry] | None, notes: list[str], error: str | None
+        ) -> None:
+            super().__init__()
+            self.mounts = mounts
+            self.entries = entries
+            self.notes = notes
+            self.error = error
+
+    class Opened(Message, bubble=False):
+        """An opening worker's result: the stack chosen (dismiss with it), or why it cannot be opened."""
+
+        def __init__(self, chosen: tuple[Stack, str | None, str] | None, error: str = "") -> None:
+            super().__init__()
+            self.chosen = chosen
+            self.error = error
+
     def __init__(self, engines: dict[str, str | None] | None = None) -> None:
         super().__init__()
         self.engines = engines or {}  # --host-root, --docker-root, ...: where the engines and the mounts are
@@ -124,17 +143,29 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None, str] | None]):
     def action_refresh(self) -> None:
         self.loaded = False
         self.entries_loaded = False
-        self._read(self.app)
-        self._read_entries(self.app)
+        self._read()
+        self._read_entries()
 
     @work(thread=True, exclusive=True, group="entries")
-    def _read_entries(self, app: App[Any]) -> None:
+    def _read_entries(self) -> None:
         try:
             cat = gather(self.where, host_mounts(self.where), sizes=False)
             entries, notes = cat.entries, cat.notes
         except StackError as e:
             entries, notes = [], [str(e)]
-        call_back(app, self._show_entries, entries, notes)
+        post(self, self.Read(None, entries, notes, None))
+
+    def on_mounts_screen_read(self, message: MountsScreen.Read) -> None:
+        if message.entries is not None:
+            self._show_entries(message.entries, message.notes)
+        if message.mounts is not None:
+            self._show(message.mounts, message.error)
+
+    def on_mounts_screen_opened(self, message: MountsScreen.Opened) -> None:
+        if message.chosen is not None:
+            self.dismiss(message.chosen)
+        else:
+            self._failed(message.error)
 
     def _fill(self, list_id: str, prompts: list[Text]) -> None:
         ol = self.query_one(list_id, OptionList)
@@ -154,14 +185,14 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None, str] | None]):
         self.entries_loaded = True
 
     @work(thread=True, exclusive=True, group="mounts")
-    def _read(self, app: App[Any]) -> None:
+    def _read(self) -> None:
         # Attributing a mount reads the engine's metadata: a thread keeps the screen responsive.
         try:
             mounts = list_overlay_mounts(where=self.where)
             error = None
         except StackError as e:
             mounts, error = [], str(e)
-        call_back(app, self._show, mounts, error)
+        post(self, self.Read(mounts, None, [], error))
 
     def _show(self, mounts: list[OverlayMount], error: str | None) -> None:
         self.mounts = mounts
@@ -184,33 +215,33 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None, str] | None]):
                 self.query_one("#mounts-status", Static).update(
                     Text(f"opening {printable(entry.source)}…", style="dim")
                 )
-                self._open_entry(self.app, entry)
+                self._open_entry(entry)
             return
         if event.option_index < len(self.mounts) and self.opening is None:
             target = self.mounts[event.option_index].target
             self.opening = target
             self.query_one("#mounts-status", Static).update(Text(f"opening {printable(target)}…", style="dim"))
-            self._open(self.app, target)
+            self._open(target)
 
     @work(thread=True, exclusive=True, group="mounts")
-    def _open(self, app: App[Any], target: str) -> None:
+    def _open(self, target: str) -> None:
         try:
             stack = open_mount(target, where=self.where)
         except StackError as e:
-            call_back(app, self._failed, str(e))
+            post(self, self.Opened(None, str(e)))
             return
-        call_back(app, self.dismiss, (stack, target, target))
+        post(self, self.Opened((stack, target, target)))
 
     @work(thread=True, exclusive=True, group="mounts")
-    def _open_entry(self, app: App[Any], entry: Entry) -> None:
+    def _open_entry(self, entry: Entry) -> None:
         try:
             stack = open_source(entry.source, **self.engines)
         except StackError as e:
-            call_back(app, self._failed, str(e))
+            post(self, self.Opened(None, str(e)))
             return
         upper = stack.upper.path if stack.upper else None
         target = next((m.target for m in host_mounts(self.where) if upper is not None and m.upper == upper), None)
-        call_back(app, self.dismiss, (stack, target, entry.source))
+        post(self, self.Opened((stack, target, entry.source)))
 
     def _failed(self, message: str) -> None:
         self.opening = None

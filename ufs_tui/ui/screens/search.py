@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from ...core.display import printable
-from ..threads import call_back
+from ..messages import post
 
 Searcher = Callable[[str, Callable[[], bool], Callable[[list[str]], None]], int]
 
@@ -31,6 +31,15 @@ class SearchScreen(ModalScreen[str | None]):
         Binding("down", "results_down", "Next result", show=False),
         Binding("up", "results_up", "Previous result", show=False),
     ]
+
+    class Found(Message, bubble=False):
+        """Matches found so far (``total`` set: the search is over and found that many)."""
+
+        def __init__(self, query: str, paths: list[str], total: int | None = None) -> None:
+            super().__init__()
+            self.query = query
+            self.paths = paths
+            self.total = total
 
     def __init__(self, searcher: Searcher, query: str = "") -> None:
         super().__init__()
@@ -60,23 +69,29 @@ class SearchScreen(ModalScreen[str | None]):
         self.done = False
         self.query_one("#results", OptionList).clear_options()
         self.query_one("#search-status", Static).update(Text("searching…" if query.strip() else "", style="dim"))
-        self._search(self.app, query)
+        self._search(query)
 
     @work(thread=True, exclusive=True, group="search")
-    def _search(self, app: App[Any], query: str) -> None:
+    def _search(self, query: str) -> None:
         worker = get_current_worker()
 
         def found(paths: list[str]) -> None:
             if not worker.is_cancelled:
-                call_back(app, self._add, query, paths)
+                post(self, self.Found(query, paths))
 
         total = self.searcher(query, lambda: worker.is_cancelled, found)
         if not worker.is_cancelled:
-            call_back(app, self._finish, query, total)
+            post(self, self.Found(query, [], total))
 
-    def _add(self, query: str, paths: list[str]) -> None:
-        if self.query_one("#q", Input).value != query:
+    def on_search_screen_found(self, message: SearchScreen.Found) -> None:
+        if self.query_one("#q", Input).value != message.query:
             return
+        if message.paths:
+            self._add(message.paths)
+        if message.total is not None:
+            self._finish(message.query, message.total)
+
+    def _add(self, paths: list[str]) -> None:
         results = self.query_one("#results", OptionList)
         results.add_options([Option(Text(printable(p)), id=str(len(self.results) + i)) for i, p in enumerate(paths)])
         self.results.extend(paths)
@@ -84,8 +99,6 @@ class SearchScreen(ModalScreen[str | None]):
             results.highlighted = 0
 
     def _finish(self, query: str, total: int) -> None:
-        if self.query_one("#q", Input).value != query:
-            return
         self.done = True
         words = f"{total} match{'es' if total != 1 else ''}" if query.strip() else ""
         self.query_one("#search-status", Static).update(Text(words, style="dim"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rich.style import Style
 from rich.text import Text
@@ -31,19 +31,11 @@ from ...core.errors import UfsError
 from ...core.layers_ops import create_layer, fresh_sibling
 from ...core.mount import BACKENDS, MountHandle, mount_options, preflight, resolve_backend, runtime_dir
 from ...core.mount_errors import KNOWN_OPTIONS, Problem, mount_warnings, parse_option
-from ...core.stack import Layer, Stack, detect_xattr_ns
+from ...core.stack import Stack
+from ...core.stack_edit import OPTION_CYCLE, StackDraft
 from ..bindings import EDITOR_KEYS, key_display, screen_bindings
 from ..widgets.keyed_list import KeyedOptionList
 from .confirm import ConfirmScreen, PromptScreen, expand_path
-
-# Options the editor offers, with the values each key cycles through (None: not given, the kernel's default).
-OPTION_CYCLE: dict[str, tuple[str | None, ...]] = {
-    "redirect_dir": (None, "on", "follow", "nofollow", "off"),
-    "metacopy": (None, "on", "off"),
-    "index": (None, "on", "off"),
-    "userxattr": (None, ""),  # "": a flag
-    "volatile": (None, ""),
-}
 
 
 @dataclass(frozen=True)
@@ -137,8 +129,82 @@ def backend_words(backend: str) -> str:
     return f"{backend} → {words}" if backend == "auto" else words
 
 
+def layer_row(name: str, path: str | None, note: str, alias: Callable[[str], str]) -> Text:
+    """One row of the editor's list: the layer's name, its path (or none), a note."""
+    t = Text(f"{name:<9}", style=Style(bold=True))
+    if path is not None:
+        t.append(printable(alias(path)))
+        if not os.path.isdir(path):
+            t.append("  ")
+            t.append("(missing)", style="bold red")
+    if note:
+        t.append("  ")
+        t.append(f"({note})", style="dim italic")
+    return t
+
+
+def draft_rows(draft: StackDraft, alias: Callable[[str], str]) -> list[tuple[str, Text]]:
+    """(row id, row) for every layer of the draft: lowers top first, data layers, upper, work."""
+    out: list[tuple[str, Text]] = []
+    for i, path in enumerate(draft.lowers):
+        out.append((f"lower:{i}", layer_row(f"lower:{i}", path, "top" if i == 0 else "", alias)))
+    for layer in draft.original.data_layers:
+        out.append((f"data:{layer.index}", layer_row(layer.name, layer.path, "data-only (not editable here)", alias)))
+    upper, work = draft.upper, draft.work if draft.upper else None
+    out.append(("upper", layer_row("upper", upper, "" if upper else "none: a read-only stack", alias)))
+    out.append(("work", layer_row("work", work, "" if draft.upper else "not needed", alias)))
+    return out
+
+
+def options_text(draft: StackDraft, backend: str, width: int) -> Text:
+    """The options line(s), broken between options (never inside one) at ``width``; read-only, backend."""
+    t = Text("Options: ", style="bold")
+    used = len("Options: ")
+    for i, name in enumerate(OPTION_CYCLE, 1):
+        value = draft.options.get(name)
+        shown = "default" if value is None else ("on" if value == "" else value)
+        size = len(f"{i} {name}={shown}")
+        if i > 1 and used + 3 + size > width:
+            t.append("\n" + " " * len("Options: "))
+            used = len("Options: ")
+        elif i > 1:
+            t.append("   ")
+            used += 3
+        t.append(f"{i}", style="bold")
+        t.append(" ")
+        t.append(f"{name}=", style="dim" if value is None else "")
+        t.append(shown, style="dim" if value is None else "bold green")
+        used += size
+    t.append("\n")
+    t.append("Read-only:", style="bold")
+    t.append(" yes (no upper)" if draft.upper is None else " no")
+    t.append("  ·  ")
+    t.append("Backend:", style="bold")
+    t.append(" " + printable(backend_words(backend)))
+    for opt in draft.other_options:
+        t.append("  ·  ")
+        t.append(f"model option: {printable(opt)}", style="dim")
+    return t
+
+
+def checks_text(messages: list[str], warnings: list[Problem], problems: list[Problem]) -> Text:
+    """What the last action did, then the checks: ✓ all pass, ⚠ would mount but fail, ✗ would not mount."""
+    lines: list[Text] = [Text(printable(msg), style="italic") for msg in messages]
+    if not problems:
+        lines.append(Text("✓ checks pass: the kernel should accept this stack", style="green"))
+    for mark, style, found in (("⚠ ", "bold yellow", warnings), ("✗ ", "bold red", problems)):
+        for p in found:
+            line = Text(mark, style=style)
+            line.append(printable(p.subject), style="bold")
+            line.append(": " + printable(p.what))
+            line.append(f"\n    fix: {printable(p.fix)}", style="dim")
+            lines.append(line)
+    return Text("\n").join(lines)
+
+
 class StackEditor(Screen[EditResult | None]):
-    """Edit a copy of the stack; dismissed with an :class:`EditResult` (Ctrl+S) or None (Esc)."""
+    """Edit a copy of the stack (a :class:`StackDraft`); dismissed with an :class:`EditResult` (Ctrl+S) or None
+    (Esc)."""
 
     AUTO_FOCUS = "#stack-rows"
     BINDINGS = screen_bindings(EDITOR_KEYS)
@@ -162,24 +228,12 @@ class StackEditor(Screen[EditResult | None]):
     ) -> None:
         super().__init__()
         self.alias = alias  # how the app shows paths (the demo's temp dir as $DEMO)
-        self.original = stack
-        self.lowers: list[str] = [layer.path for layer in stack.lowers]
-        self.upper: str | None = stack.upper.path if stack.upper else None
-        self.work: str | None = stack.work
-        self.options: dict[str, str | None] = {}
-        self.other_options: list[str] = []
-        for opt in stack.options:
-            name, value = parse_option(opt)
-            if name in OPTION_CYCLE:
-                self.options[name] = "" if value is None else value
-            else:
-                self.other_options.append(opt)
+        self.draft = StackDraft.of(stack)
         self.backend = backend
         self.mounted = mounted
         self.handle = handle  # the app's mount of this stack (a remount replaces it)
         self._warned: dict[tuple[object, ...], list[Problem]] = {}  # stack_warnings by stack (they walk layers)
         self.warnings: list[Problem] = []
-        self.saved_rw: tuple[str | None, str | None] | None = None  # upper/work kept while read-only
         self.messages: list[str] = []  # what the last action did (created X, ...)
         self.problems: list[Problem] = []
 
@@ -203,51 +257,17 @@ class StackEditor(Screen[EditResult | None]):
         self.refresh_view(0)
 
     def stack(self) -> Stack:
-        """The edited stack (layers renumbered, data layers and other options kept)."""
-        o = self.original
-        lowers = tuple(Layer(p, "lower", i) for i, p in enumerate(self.lowers))
-        data = tuple(Layer(la.path, "data", len(lowers) + i, la.label, la.fs) for i, la in enumerate(o.data_layers))
-        opts = [*self.other_options]
-        for name in OPTION_CYCLE:
-            value = self.options.get(name)
-            if value is not None:
-                opts.append(name if value == "" else f"{name}={value}")
-        upper = Layer(self.upper, "upper", -1) if self.upper else None
-        s = replace(o, lowers=lowers, upper=upper, work=self.work if upper else None, data_layers=data)
-        s = replace(s, options=tuple(opts))
-        if "userxattr" in self.options and self.options["userxattr"] is not None:
-            return replace(s, xattr_ns="user")
-        if "userxattr" in o.options:  # userxattr was switched off: detect from the layers again
-            return replace(s, xattr_ns=detect_xattr_ns(replace(s, xattr_ns="trusted")))
-        return s
+        """The edited stack."""
+        return self.draft.stack()
 
-    def rows(self) -> list[tuple[str, Text]]:
-        out: list[tuple[str, Text]] = []
-        for i, path in enumerate(self.lowers):
-            out.append((f"lower:{i}", self._row(f"lower:{i}", path, "top" if i == 0 else "")))
-        for layer in self.original.data_layers:
-            out.append((f"data:{layer.index}", self._row(layer.name, layer.path, "data-only (not editable here)")))
-        out.append(("upper", self._row("upper", self.upper, "" if self.upper else "none: a read-only stack")))
-        out.append(("work", self._row("work", self.work if self.upper else None, "" if self.upper else "not needed")))
-        return out
-
-    def _row(self, name: str, path: str | None, note: str) -> Text:
-        t = Text(f"{name:<9}", style=Style(bold=True))
-        if path is not None:
-            t.append(printable(self.alias(path)))
-            if not os.path.isdir(path):
-                t.append("  ")
-                t.append("(missing)", style="bold red")
-        if note:
-            t.append("  ")
-            t.append(f"({note})", style="dim italic")
-        return t
+    def _options_text(self) -> Text:
+        return options_text(self.draft, self.backend, max(40, self.app.size.width - 6))  # inside border, padding
 
     def refresh_view(self, highlight: int | str | None = None) -> None:
         rows = self.query_one("#stack-rows", OptionList)
         old = rows.highlighted
         rows.clear_options()
-        entries = self.rows()
+        entries = draft_rows(self.draft, self.alias)
         rows.add_options([Option(text, id=rid) for rid, text in entries])
         ids = [rid for rid, _ in entries]
         if isinstance(highlight, str) and highlight in ids:
@@ -266,60 +286,15 @@ class StackEditor(Screen[EditResult | None]):
         if key not in self._warned:
             self._warned[key] = stack_warnings(stack, self.backend)
         self.warnings = self._warned[key]
-        self.query_one("#stack-problems", Static).update(self._problems_text())
-
-    def _options_text(self) -> Text:
-        t = Text("Options: ", style="bold")
-        width = max(40, self.app.size.width - 6)  # inside the editor's border and padding
-        used = len("Options: ")
-        for i, name in enumerate(OPTION_CYCLE, 1):
-            value = self.options.get(name)
-            shown = "default" if value is None else ("on" if value == "" else value)
-            size = len(f"{i} {name}={shown}")
-            if i > 1 and used + 3 + size > width:  # break between options, never inside one
-                t.append("\n" + " " * len("Options: "))
-                used = len("Options: ")
-            elif i > 1:
-                t.append("   ")
-                used += 3
-            t.append(f"{i}", style="bold")
-            t.append(" ")
-            t.append(f"{name}=", style="dim" if value is None else "")
-            t.append(shown, style="dim" if value is None else "bold green")
-            used += size
-        t.append("\n")
-        t.append("Read-only:", style="bold")
-        t.append(" yes (no upper)" if self.upper is None else " no")
-        t.append("  ·  ")
-        t.append("Backend:", style="bold")
-        t.append(" " + printable(backend_words(self.backend)))
-        for opt in self.other_options:
-            t.append("  ·  ")
-            t.append(f"model option: {printable(opt)}", style="dim")
-        return t
-
-    def _problems_text(self) -> Text:
-        lines: list[Text] = []
-        for msg in self.messages:
-            lines.append(Text(printable(msg), style="italic"))
-        if not self.problems:
-            lines.append(Text("✓ checks pass: the kernel should accept this stack", style="green"))
-        for p in self.warnings:
-            line = Text("⚠ ", style="bold yellow")
-            line.append(printable(p.subject), style="bold")
-            line.append(": " + printable(p.what))
-            line.append(f"\n    fix: {printable(p.fix)}", style="dim")
-            lines.append(line)
-        for p in self.problems:
-            line = Text("✗ ", style="bold red")
-            line.append(printable(p.subject), style="bold")
-            line.append(": " + printable(p.what))
-            line.append(f"\n    fix: {printable(p.fix)}", style="dim")
-            lines.append(line)
-        return Text("\n").join(lines)
+        self.query_one("#stack-problems", Static).update(checks_text(self.messages, self.warnings, self.problems))
 
     def say(self, *messages: str) -> None:
         self.messages = list(messages)
+
+    def did(self, message: str, highlight: int | str | None = None) -> None:
+        """Say what an edit did and show the draft again."""
+        self.say(message)
+        self.refresh_view(highlight)
 
     # ------------------------------------------------------------------ selection
     def selected(self) -> str | None:
@@ -344,52 +319,42 @@ class StackEditor(Screen[EditResult | None]):
             path = expand_path(text)
             if os.path.isdir(path):
                 then(os.path.realpath(path))
-                return
-            if os.path.lexists(path):
-                self.say(f"{path}: not a directory")
-                self.refresh_view()
-                return
-
-            def create(yes: bool | None) -> None:
-                if not yes:
-                    self.say(f"{path}: not created; nothing changed")
-                    self.refresh_view()
-                    return
-                try:
-                    os.makedirs(path, 0o755)
-                except OSError as e:
-                    self.say(f"{path}: cannot create it: {e.strerror}")
-                    self.refresh_view()
-                    return
-                self.say(f"created the empty dir {path}")
-                then(os.path.realpath(path))
-
-            self.app.push_screen(
-                ConfirmScreen(
-                    "Create a missing dir?",
-                    [f"{path} does not exist.", f"Create it (an empty dir, mode 755): {path}", "Nothing else."],
-                    "y: create it",
-                ),
-                create,
-            )
+            elif os.path.lexists(path):
+                self.did(f"{path}: not a directory")
+            else:
+                self._create_dir(path, then)
 
         self.app.push_screen(PromptScreen(title, lines, value), got)
 
+    def _create_dir(self, path: str, then: Callable[[str], None]) -> None:
+        def create(yes: bool | None) -> None:
+            if not yes:
+                self.did(f"{path}: not created; nothing changed")
+                return
+            try:
+                os.makedirs(path, 0o755)
+            except OSError as e:
+                self.did(f"{path}: cannot create it: {e.strerror}")
+                return
+            self.say(f"created the empty dir {path}")
+            then(os.path.realpath(path))
+
+        lines = [f"{path} does not exist.", f"Create it (an empty dir, mode 755): {path}", "Nothing else."]
+        self.app.push_screen(ConfirmScreen("Create a missing dir?", lines, "y: create it"), create)
+
     def _near(self) -> str:
         """A dir to start typing from: next to the top lower (or the upper)."""
-        base = self.lowers[0] if self.lowers else (self.upper or os.getcwd())
+        d = self.draft
+        base = d.lowers[0] if d.lowers else (d.upper or os.getcwd())
         return os.path.dirname(base.rstrip("/")) + "/"
 
     # ------------------------------------------------------------------ actions
     def action_add_lower(self) -> None:
         at = self.selected_lower() or 0
-
-        def add(path: str) -> None:
-            self.lowers.insert(at, path)
-            self.say(f"added lower:{at}: {path}")
-            self.refresh_view(f"lower:{at}")
-
-        self.ask_dir("Add a lower layer", [f"It goes in as lower:{at} (above the selected one)."], self._near(), add)
+        lines = [f"It goes in as lower:{at} (above the selected one)."]
+        self.ask_dir(
+            "Add a lower layer", lines, self._near(), lambda p: self.did(self.draft.add_lower(at, p), f"lower:{at}")
+        )
 
     def action_new_layer(self) -> None:
         at = self.selected_lower() or 0
@@ -406,21 +371,13 @@ class StackEditor(Screen[EditResult | None]):
                 try:
                     real = create_layer(path)
                 except Exception as e:  # noqa: BLE001 - UfsError or OSError: say it, change nothing
-                    self.say(f"not created: {e}")
-                    self.refresh_view()
+                    self.did(f"not created: {e}")
                     return
-                self.lowers.insert(at, real)
-                self.say(f"created the empty layer dir {real} as lower:{at}")
-                self.refresh_view(f"lower:{at}")
+                self.draft.add_lower(at, real)
+                self.did(f"created the empty layer dir {real} as lower:{at}", f"lower:{at}")
 
-            self.app.push_screen(
-                ConfirmScreen(
-                    "Create a new empty layer dir?",
-                    [f"Will create the empty dir: {path}", f"It goes in as lower:{at}. Nothing else is written."],
-                    "y: create it",
-                ),
-                create,
-            )
+            lines = [f"Will create the empty dir: {path}", f"It goes in as lower:{at}. Nothing else is written."]
+            self.app.push_screen(ConfirmScreen("Create a new empty layer dir?", lines, "y: create it"), create)
 
         self.app.push_screen(PromptScreen("New empty layer dir", ["A dir that does not exist yet."], suggestion), got)
 
@@ -428,26 +385,18 @@ class StackEditor(Screen[EditResult | None]):
         rid = self.selected()
         i = self.selected_lower()
         if i is not None:
-            path = self.lowers.pop(i)
-            self.say(f"removed {path} from the stack (the dir is not touched)")
-            self.refresh_view(min(i, max(0, len(self.lowers) - 1)))
-        elif rid == "upper" and self.upper is not None:
+            said = self.draft.remove_lower(i)
+            self.did(said, min(i, max(0, len(self.draft.lowers) - 1)))
+        elif rid == "upper" and self.draft.upper is not None:
             self.action_toggle_readonly()
-        elif rid == "work" and self.work is not None:
-            self.work = None
-            self.say("the work dir is unset")
-            self.refresh_view("work")
+        elif rid == "work" and self.draft.work is not None:
+            self.did(self.draft.unset_work(), "work")
 
     def action_move(self, step: int) -> None:
         i = self.selected_lower()
-        if i is None:
-            return
-        j = i + step
-        if not 0 <= j < len(self.lowers):
-            return
-        self.lowers[i], self.lowers[j] = self.lowers[j], self.lowers[i]
-        self.say(f"moved {self.lowers[j]} to lower:{j}")
-        self.refresh_view(f"lower:{j}")
+        said = self.draft.move(i, step) if i is not None else None
+        if i is not None and said is not None:
+            self.did(said, f"lower:{i + step}")
 
     def action_edit_row(self) -> None:
         rid = self.selected()
@@ -455,11 +404,9 @@ class StackEditor(Screen[EditResult | None]):
         if i is not None:
 
             def put(path: str) -> None:
-                self.lowers[i] = path
-                self.say(f"lower:{i} is now {path}")
-                self.refresh_view(f"lower:{i}")
+                self.did(self.draft.set_lower(i, path), f"lower:{i}")
 
-            self.ask_dir(f"Change lower:{i}", [], self.lowers[i], put)
+            self.ask_dir(f"Change lower:{i}", [], self.draft.lowers[i], put)
         elif rid == "upper":
             self.action_set_upper()
         elif rid == "work":
@@ -470,70 +417,41 @@ class StackEditor(Screen[EditResult | None]):
         self.action_edit_row()
 
     def action_set_upper(self) -> None:
-        def put(path: str) -> None:
-            self.upper = path
-            self.saved_rw = None
-            if self.work is None:
-                self.say(f"the upper is {path}; now set the work dir (w): an empty dir on the same filesystem")
-            else:
-                self.say(f"the upper is {path}")
-            self.refresh_view("upper")
-
-        start = self.upper or self._near()
-        self.ask_dir("Set the upper (writable) layer", ["Writes through the mount go here."], start, put)
+        d = self.draft
+        lines = ["Writes through the mount go here."]
+        self.ask_dir(
+            "Set the upper (writable) layer",
+            lines,
+            d.upper or self._near(),
+            lambda p: self.did(d.set_upper(p), "upper"),
+        )
 
     def action_set_work(self) -> None:
-        if self.upper is None:
-            self.say("a read-only stack has no work dir: set the upper first (u)")
-            self.refresh_view()
+        d = self.draft
+        if d.upper is None:
+            self.did("a read-only stack has no work dir: set the upper first (u)")
             return
-
-        def put(path: str) -> None:
-            self.work = path
-            self.say(f"the work dir is {path}")
-            self.refresh_view("work")
-
-        start = self.work or os.path.join(os.path.dirname(self.upper.rstrip("/")), "work")
+        start = d.work or os.path.join(os.path.dirname(d.upper.rstrip("/")), "work")
         lines = ["An empty dir on the same filesystem as the upper, not inside it (the kernel uses it for renames)."]
-        self.ask_dir("Set the work dir", lines, start, put)
+        self.ask_dir("Set the work dir", lines, start, lambda p: self.did(d.set_work(p), "work"))
 
     def action_toggle_readonly(self) -> None:
-        if self.upper is not None:
-            self.saved_rw = (self.upper, self.work)
-            self.upper, self.work = None, None
-            self.say("read-only: no upper and work (r again brings them back)")
-        elif self.saved_rw is not None:
-            self.upper, self.work = self.saved_rw
-            self.saved_rw = None
-            self.say("writable again: upper and work are back")
-        else:
-            self.say("no upper to bring back: set one with u")
-        self.refresh_view()
+        self.did(self.draft.toggle_readonly())
 
     def action_option(self, name: str) -> None:
-        cycle = OPTION_CYCLE[name]
-        cur = self.options.get(name)
-        nxt = cycle[(cycle.index(cur) + 1) % len(cycle)] if cur in cycle else cycle[0]
-        if nxt is None:
-            self.options.pop(name, None)
-        else:
-            self.options[name] = nxt
-        self.say(f"{name}: " + ("default (not given)" if nxt is None else ("on" if nxt == "" else nxt)))
-        self.refresh_view()
+        self.did(self.draft.cycle_option(name))
 
     def action_backend(self) -> None:
         order = ("auto", *BACKENDS)
         self.backend = order[(order.index(self.backend) + 1) % len(order)] if self.backend in order else "auto"
-        self.say(f"backend: {backend_words(self.backend)}")
-        self.refresh_view()
+        self.did(f"backend: {backend_words(self.backend)}")
 
     def action_apply(self) -> None:
         if self.mounted and self.problems:
-            self.say(
+            self.did(
                 f"not applied: the edited stack would not mount (✗ below), and applying remounts {self.mounted}; "
                 "the mount is left as it is. Fix the problems, or Esc to leave."
             )
-            self.refresh_view()
             return
         self.dismiss(EditResult(self.stack(), self.backend))
 

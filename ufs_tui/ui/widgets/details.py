@@ -1,6 +1,6 @@
 """The details panel: every layer's version of the selected path and its fate, metadata, xattrs, content, diff.
 
-:func:`render_details` turns an :class:`~ufs_tui.ui.explorer.Details` into Rich renderables (it runs in
+:func:`render_details` turns an :class:`~ufs_tui.core.details.Details` into Rich renderables (it runs in
 the details worker); the widget only shows them.
 """
 
@@ -21,12 +21,12 @@ from textual.scrollbar import ScrollBar
 from textual.widgets import Static
 
 from ...core.content import hexdump
+from ...core.details import Details
 from ...core.display import human_size, printable
 from ...core.sources.common import parse_label
 from ...core.stack import Layer
-from ..explorer import Details
 from .labels import glyph, status_style
-from .pane import fast_vertical_scrollbar
+from .scrollbar import fast_vertical_scrollbar
 
 MAX_LINES = 400  # lines of content or diff shown (highlighting more would stall the UI)
 HEX_BYTES = 4096

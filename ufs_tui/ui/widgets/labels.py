@@ -12,8 +12,8 @@ from rich.text import Text
 
 from ...core import status as S
 from ...core.display import printable
+from ...core.kernel_check import KERNEL_DIFFERS
 from ...core.panes import Item
-from ..explorer import KERNEL_DIFFERS
 
 # Not a status of the model: a Merged-pane row where the mounted kernel disagrees with the model.
 _DIFFERS_STYLE = Style(color="bright_white", bgcolor="red", bold=True)

@@ -8,17 +8,21 @@ and counts.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections.abc import Callable
 
 from rich.style import Style
 from rich.text import Text
+from textual import work
 from textual.css.query import NoMatches
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from ...core import status as S
 from ...core.display import human_size, printable
-from ...core.layerstats import LayerCounts
+from ...core.layerstats import LayerCounts, layer_counts, stack_to_json
 from ...core.sources.common import parse_label
 from ...core.stack import Layer, Stack
 from .details import DetailsPanel, render_layer
@@ -99,6 +103,60 @@ class LayerList(KeyedOptionList):
     def set_lower(self, name: str) -> None:
         self.shown_in_lower = name
         self.rebuild()
+
+    def set_stack(self, stack: Stack, lower: str) -> None:
+        self.stack = stack
+        self.counts.clear()
+        self.set_lower(lower)
+
+    @work(exclusive=True, group="counts", exit_on_error=False)
+    async def count(self, only: frozenset[str] | None = None) -> None:
+        """Count what each layer adds, copies up and deletes (``only``: just the layers with these roots).
+
+        In a child process: counting a big stack would otherwise hold the GIL the UI needs.
+        """
+        stack = self.stack
+        names = [la.name for la in stack.all_layers if only is None or la.path in only]
+        if not names:
+            return
+        if any(la.fs is not None for la in stack.all_layers):
+            # Layers read in place from an image archive: a child process could not rebuild them from paths.
+            # The archive's index is in memory here, so counting in a thread is quick.
+            for name in names:
+                counts = await asyncio.to_thread(layer_counts, stack, stack.layer_by_name(name))
+                if not self.is_attached:  # the app is closing
+                    return
+                self.set_counts(name, counts)
+            return
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ufs_tui.core.layerstats",
+            *names,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(stack_to_json(stack).encode())
+            await proc.stdin.drain()
+            proc.stdin.close()
+            async for line in proc.stdout:
+                try:
+                    d = json.loads(line)
+                    name = d.pop("layer")
+                    counts = LayerCounts(**d)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if not self.is_attached:  # the app is closing
+                    return
+                self.set_counts(name, counts)
+            await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
     # The highlighted layer's whole label, in the details panel while the list has focus.
     def on_focus(self) -> None:

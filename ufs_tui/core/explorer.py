@@ -1,0 +1,310 @@
+"""The headless explorer: what each pane, the details and the search show, in thread-safe calls (no textual).
+
+Every filesystem read the UI needs goes through :class:`Explorer`, under one lock (an
+:class:`OverlayView` caches per directory and is not thread-safe). The UI's workers call it; the
+event loop calls only what takes the lock without waiting (``wait=False``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import status as S
+from .content import is_dir as _is_dir
+from .details import MERGED, Details, PaneSource, build_details
+from .errors import StackError
+from .kernel_check import KERNEL_DIFFERS, KernelCheck, KernelFacts, disagreement, kernel_facts
+from .merge import Entry, Hidden, OverlayView, join, normpath
+from .panes import Item, layer_item, layer_items, merged_item, merged_items, own_stack, where
+from .stack import Layer, Stack
+from .watch import ChangeMapper, Changes
+
+__all__ = [
+    "KERNEL_DIFFERS", "MERGED", "CachedView", "Details", "Explorer", "KernelFacts", "PaneSource", "ViewFilter",
+    "disagreement", "kernel_facts",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ViewFilter:
+    changes_only: bool = False
+    statuses: frozenset[str] | None = None  # None: every status
+
+    def keep(self, item: Item, merged: bool) -> bool:
+        if item.expandable:
+            return True
+        # "changes only" in the Merged pane was applied by merged_items (the changing layer's own rows, which
+        # are an image's lower:0 rows too); in a layer pane it leaves out what that layer has unchanged
+        if self.changes_only and not merged and item.status == S.LOWER:
+            return False
+        return self.statuses is None or item.status in self.statuses
+
+    @property
+    def active(self) -> bool:
+        return self.changes_only or self.statuses is not None
+
+
+class CachedView(OverlayView):
+    """An OverlayView that also keeps :meth:`list_all` (the Upper and Lower panes ask it for every dir
+    they show, the Merged pane with "changes only"): one scan per dir until a change invalidates it."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack)
+        self._all: dict[str, tuple[list[Entry], list[Hidden]]] = {}
+
+    def list_all(self, path: str = "/") -> tuple[list[Entry], list[Hidden]]:
+        path = normpath(path)
+        got = self._all.get(path)
+        if got is None:
+            got = self._all[path] = super().list_all(path)
+        return got
+
+    def invalidate(self, path: str) -> None:
+        super().invalidate(path)
+        path = normpath(path)
+        prefix = path.rstrip("/") + "/"
+        for key in [k for k in self._all if k == path or k.startswith(prefix)]:
+            del self._all[key]
+
+    def invalidate_all(self) -> None:
+        super().invalidate_all()
+        self._all.clear()
+
+
+class Explorer:
+    """One stack as the panes see it (``mount_point``: the stack's mount, checked against the model)."""
+
+    def __init__(self, stack: Stack, mount_point: str | None = None) -> None:
+        self.stack = stack
+        self.mount_point = mount_point
+        self.lock = threading.RLock()
+        self.full: OverlayView = CachedView(stack)
+        self.below = _below_changer(stack)
+        self._own: dict[str, OverlayView] = {}
+        self.mapper = ChangeMapper(stack, mount_point)
+        self.kernel = KernelCheck(mount_point) if mount_point else None
+
+    @property
+    def mismatches(self) -> dict[str, str]:
+        """Merged path -> how the kernel disagrees (while mounted; rows read so far)."""
+        return self.kernel.mismatches if self.kernel is not None else {}
+
+    # ---------------------------------------------------------------- views
+    def own(self, layer: Layer) -> OverlayView:
+        view = self._own.get(layer.name)
+        if view is None:
+            view = self._own[layer.name] = CachedView(own_stack(self.stack, layer))
+        return view
+
+    def items(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> list[Item]:
+        with self.lock:
+            try:
+                if source is None:
+                    got = merged_items(self.full, path, flt.changes_only, self.below)
+                    if self.kernel is not None:
+                        got = self.kernel.check_dir(self.full, normpath(path), got)
+                else:
+                    got = layer_items(self.full, self.own(source), source, path, parent_status)
+            except StackError:
+                return []
+        if not flt.active:
+            return got
+        return [it for it in got if flt.keep(it, source is None)]
+
+    def item(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> Item | None:
+        """One path of a pane (live updates of a few names); None when the pane does not show it."""
+        path = normpath(path)
+        with self.lock:
+            if source is None:
+                if flt.changes_only:  # deletions show as rows: recompute from the dir's listing
+                    parent, name = path.rsplit("/", 1)
+                    rows = merged_items(self.full, parent or "/", True, self.below)
+                    got = next((it for it in rows if it.name == name), None)
+                else:
+                    e = self.full.lookup(path)
+                    got = merged_item(e, path.rsplit("/", 1)[0] or "/") if e is not None else None
+                if self.kernel is not None and path != "/":
+                    got = self.kernel.check_one(self.full, path, got)
+            else:
+                got = layer_item(self.full, self.own(source), source, path, parent_status)
+        if got is None or not flt.active:
+            return got
+        return got if flt.keep(got, source is None) else None
+
+    def unreadable(self, source: PaneSource, path: str) -> list[tuple[str, str]]:
+        """(real dir, problem) for each layer dir behind the pane's dir ``path`` that could not be read: its
+        entries are missing from what the pane shows."""
+        with self.lock:
+            view = self.full if source is None else self.own(source)
+            try:
+                sources = view.dir_sources(normpath(path))
+            except StackError:
+                return []
+            return [(real, view.errors[real]) for _, real in sources if real in view.errors]
+
+    def kernel_line(self, path: str) -> tuple[str, str] | None:
+        """The details line for the Merged pane while mounted: does the kernel agree with the model here?"""
+        if self.kernel is None:
+            return None
+        entry = None
+        if normpath(path) != "/":
+            with self.lock:
+                entry = self.full.lookup(path)
+        return self.kernel.line(path, entry)
+
+    # ---------------------------------------------------------- coordinates
+    def path_in(self, source: PaneSource, path: str, wait: bool = True) -> str:
+        """Where merged ``path`` is in ``source``'s own tree: the same path, unless a dir on the way is
+        redirected (a renamed dir: ``/manual/x`` in the merged view is ``/docs/x`` in the lower it came from).
+
+        ``wait=False`` (the event loop): if a scan holds the lock, answer the same path rather than wait.
+        """
+        path = normpath(path)
+        if source is None or path == "/":
+            return path
+        parent, name = path.rsplit("/", 1)
+        if not self.lock.acquire(blocking=wait):
+            return path
+        try:
+            sources = self.full.dir_sources(parent or "/")
+        except StackError:
+            return path
+        finally:
+            self.lock.release()
+        root = source.path.rstrip("/")
+        for layer, real in sources:
+            if layer == source and (real == root or real.startswith(root + "/")):
+                return join(real[len(root) :] or "/", name)
+        return path
+
+    def merged_path_of(self, source: PaneSource, path: str, wait: bool = True) -> str:
+        """Where ``path`` of ``source``'s own tree shows in the merged view: the same path, unless its dir
+        feeds a merged dir of another name (a renamed dir: lower ``/docs/x`` is merged ``/manual/x``). Only
+        merged dirs already read are known; the inverse of :meth:`path_in`. ``wait``: as there."""
+        path = normpath(path)
+        if source is None or path == "/":
+            return path
+        parent, name = path.rsplit("/", 1)
+        real = source.path.rstrip("/") + (parent or "")
+        if not self.lock.acquire(blocking=wait):
+            return path
+        try:
+            dirs = self.full.merged_dirs_for(real)
+        finally:
+            self.lock.release()
+        if not dirs or (parent or "/") in dirs:
+            return path
+        return join(dirs[0], name)
+
+    def where(self, source: PaneSource, path: str) -> tuple[str | None, str]:
+        with self.lock:
+            return where(self.full, source, path)
+
+    def details(self, source: PaneSource, path: str, alias: Callable[[str], str]) -> Details:
+        return build_details(self, source, path, alias)
+
+    # -------------------------------------------------------------- changes
+    def apply(self, changes: Changes) -> None:
+        """Forget cached listings that ``changes`` make stale: the merged view's, and those of the views that
+        read a layer a change was under (a layer's own view, the view under the changing layer)."""
+        with self.lock:
+            changes.add_redirected(self.full)
+            if changes.roots:
+                self.invalidate_all()
+                return
+            # A change seen under the mount point is a write through the mount: it lands in the upper, and its
+            # inotify event may come from the mount point only.
+            mp = self.mount_point
+            everything = mp is not None and ChangeMapper.key(posixpath.normpath(mp)) in changes.touched
+            touched = changes.touched
+            views = [self.full, *(v for v in self._own.values() if everything or _reads_any(v, touched))]
+            if self.below is not None and (everything or _reads_any(self.below, touched)):
+                views.append(self.below)
+            for mdir, names in changes.dirs.items():
+                for view in views:
+                    view.invalidate(mdir)
+                    for name in names or ():
+                        view.invalidate(join(mdir, name))
+
+    def invalidate_all(self) -> None:
+        with self.lock:
+            self.full = CachedView(self.stack)
+            self.below = _below_changer(self.stack)
+            self._own.clear()
+
+    def missing_roots(self) -> list[str]:
+        """Layer roots (and the mount point) that are not directories now."""
+        return [r for r in self.mapper.roots if not _is_dir(r)]
+
+    # --------------------------------------------------------------- search
+    def search(
+        self,
+        query: str,
+        cancelled: Callable[[], bool],
+        found: Callable[[list[str]], None],
+        limit: int = 1000,
+    ) -> int:
+        """Walk the merged tree breadth-first; report paths whose name (or path, if the query has '/')
+        matches, case-insensitively: as a substring, and also as a glob when the query has ``*?[`` (so a
+        name that holds ``[red]`` is found by typing it)."""
+        q = query.strip()
+        if not q:
+            return 0
+        match = _matcher(q)
+        queue = ["/"]
+        total = 0
+        batch: list[str] = []
+        last = time.monotonic()
+        while queue and total < limit:
+            d = queue.pop(0)
+            if cancelled():
+                return total
+            with self.lock:
+                try:
+                    entries = self.full.list_dir(d)
+                except StackError:
+                    continue
+            for e in entries:
+                p = join(d, e.name)
+                if match(e.name, p):
+                    batch.append(p)
+                    total += 1
+                    if total >= limit:
+                        break
+                if e.is_dir:
+                    queue.append(p)
+            if batch and (len(batch) >= 50 or time.monotonic() - last > 0.1):
+                found(batch)
+                batch = []
+                last = time.monotonic()
+        if batch:
+            found(batch)
+        return total
+
+
+def _matcher(q: str) -> Callable[[str, str], bool]:
+    """Whether a name (or, for a query with '/', a path) matches ``q``: a substring, or a glob with ``*?[``."""
+    glob = any(c in q for c in "*?[")
+    on_path = "/" in q
+    ql = q.lower()
+
+    def match(name: str, path: str) -> bool:
+        low = (path if on_path else name).lower()
+        return ql in low or (glob and fnmatch.fnmatchcase(low, ql))
+
+    return match
+
+
+def _reads_any(view: OverlayView, roots: set[str]) -> bool:
+    """Whether ``view`` reads a layer under one of the changed ``roots``."""
+    return any(ChangeMapper.key(la.path) in roots for la in view.stack.all_layers)
+
+
+def _below_changer(stack: Stack) -> OverlayView | None:
+    """The view under the layer whose changes "changes only" shows (the upper, else the topmost lower)."""
+    return OverlayView(stack.below(stack.changer())) if stack.layers else None
