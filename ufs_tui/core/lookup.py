@@ -233,7 +233,6 @@ class Resolver:
         if node.whiteout or node.kind != top.kind or top.is_dir:
             what = "whiteout" if node.whiteout else node.kind
             res.error, res.errno = f"the inode index has a {what} for this {top.kind} ({copy}): lookup fails", "EIO"
-            res.sources = None
             return
         if node.metacopy and res.data is None:
             res.data = (layer, top)  # a metadata-only copy: the data is still the lower inode's
