@@ -135,6 +135,12 @@ def readdir_error(code: int | str | None) -> Facts:
     return ("readdir-error", 0, 0, error(code)[3], None)
 
 
+def readdir_maybe(code: str) -> Facts:
+    """The model's facts under ``"<dir>/"`` of a merged impure dir whose ``readdir`` fails with ``code`` or leaves
+    the failing names out, by the on-disk order (:class:`ufs_tui.core.readdir.ReaddirFault`)."""
+    return ("readdir-maybe", 0, 0, code, None)
+
+
 class _AnyError(tuple):  # type: ignore[type-arg]
     """:data:`ERROR`: equal to the facts of *any* failed lookup, whatever its errno (for tests that assert only
     "this name is an error"; the snapshots themselves always carry the errno, and compare it)."""
@@ -218,6 +224,12 @@ def model_snapshot(stack: Stack) -> dict[str, Facts]:
         unreadable = [view.errors[real] for _, real in (sources or view.dir_sources(path)) if real in view.errors]
         if unreadable:
             out[key] = readdir_error(_model_errno(unreadable[0]))
+        fault = view.readdir_fault(path)
+        if fault is not None and fault.certain:
+            out[key] = readdir_error(fault.errno)
+            return
+        if fault is not None:
+            out[key] = readdir_maybe(fault.errno)
         for e in entries:
             p = key + e.name
             if e.status == S.ERROR:

@@ -76,7 +76,25 @@ def oracle_settings(max_examples: int) -> settings:
 
 def compare(model: dict[str, Facts], kernel: dict[str, Facts]) -> list[tuple[str, Facts | None, Facts | None]]:
     """The paths where model and kernel differ, with each side's facts (None: that side has no such name)."""
+    model = _settle_maybes(model, kernel)
     return [(p, model.get(p), kernel.get(p)) for p in sorted(set(model) | set(kernel)) if model.get(p) != kernel.get(p)]
+
+
+def _settle_maybes(model: dict[str, Facts], kernel: dict[str, Facts]) -> dict[str, Facts]:
+    """The model with each ``readdir-maybe`` (a merged impure dir whose ``readdir`` fails or leaves the names whose
+    lookup fails out) settled by the kernel's outcome: the listing failed with the errno of one of those names
+    (nothing below the dir is then compared), or it did not."""
+    out = dict(model)
+    for key, facts in model.items():
+        if facts[0] != "readdir-maybe" or key not in out:  # (not in out: below a dir that failed to list)
+            continue
+        del out[key]
+        k = kernel.get(key)
+        errnos = {f[3] for p, f in model.items() if f[0] == "error" and p.startswith(key) and "/" not in p[len(key) :]}
+        if k is not None and k[0] == "readdir-error" and k[3] in errnos:
+            out = {p: f for p, f in out.items() if not p.startswith(key)}
+            out[key] = k
+    return out
 
 
 def signature(options: str, m: Facts | None, k: Facts | None) -> str:

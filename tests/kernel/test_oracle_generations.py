@@ -86,15 +86,6 @@ META_CHAIN: dict[str, Any] = {
     "upper": {},
     "gens": [[["rename_dir", 0, 0, 0, ""]], [["link", 0, 0, 1, ""]], []],
 }
-# Options test: with the first upper still the upper, /b is a metacopy file over a lower /b and the root is impure
-# (a copied up): where the kernel refuses /b (metacopy off), readdir of / fails with the same errno.
-READDIR: dict[str, Any] = {
-    "lowers": [{"a": ["file", b"a".hex(), 0o644], "b": ["file", b"b".hex(), 0o644]}],
-    "upper": {},
-    "gen": [["chmod_file", 1, 0, 1, ""], ["write", 0, 0, 0, b"x".hex()]],
-    "ops": [],
-    "as_upper": True,
-}
 # Renames that undo each other across generations, a rename over a whiteout left by an earlier one, chmods of
 # files in renamed dirs (metacopy files below redirects), rm -rf of a renamed dir.
 CHURN: dict[str, Any] = {

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 from . import status as S
 from .content import Content, owner, unified_diff
+from .errors import StackError
 from .inode_index import shared_copy_words
 from .kernel_check import KERNEL_DIFFERS
 from .markers import explain_xattr, overlay_xattrs
-from .merge import Entry, LayerVersion, normpath
+from .merge import Entry, LayerVersion, OverlayView, normpath
 from .panes import FATE_STATUS, where
+from .readdir import ReaddirFault
 from .stack import Layer
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ def build_details(ex: Explorer, source: PaneSource, path: str, alias: Callable[[
         status, words = where(ex.full, source, path)
         versions = ex.full.versions(path)
         entry = ex.full.lookup(path)
+        fault = _readdir_fault(ex.full, path) if source is None else None
     d = Details(path, MERGED if source is None else source.name, status, words)
     kline = ex.kernel_line(path) if source is None else None
     if kline is not None and kline[1].startswith("DIFFERS"):
@@ -81,6 +84,7 @@ def build_details(ex: Explorer, source: PaneSource, path: str, alias: Callable[[
         return d
     d.meta = _meta(ex, source, path, shown, alias)
     d.meta += [kline] if kline is not None else []
+    d.meta += [("listing", fault.words())] if fault is not None else []
     if source is None and entry is not None and entry.extra and "index" in entry.extra:
         lower = next((v for v in versions if v.layer.role == "lower"), None)
         d.meta.append(("hard link", shared_copy_words(lower.path) if lower else "the inode index's copy"))
@@ -89,6 +93,14 @@ def build_details(ex: Explorer, source: PaneSource, path: str, alias: Callable[[
     _content(ex, d, source, entry, shown, alias)
     _diff_below(ex, d, path, versions, shown)
     return d
+
+
+def _readdir_fault(view: OverlayView, path: str) -> ReaddirFault | None:
+    """Why listing merged dir ``path`` fails in the kernel though its layer dirs read; None for a non-dir."""
+    try:
+        return view.readdir_fault(path)
+    except StackError:
+        return None
 
 
 def _meta(

@@ -269,6 +269,9 @@ class _Lookup:
         self.need_data = False  # a metacopy file above looks for its data
         self.no_data = ""  # why the lookup stopped without it (for the error)
         self.below_done = True  # an upper non-dir keeps looking for what it sits on (copied-up vs new)
+        # A metacopy file with metacopy off, or a redirect not followed: the kernel refuses it (EPERM) only
+        # when its lookup goes on to another lower, or ends other than in the data-only layers.
+        self.refusal: _Refused | None = None
 
     def run(self) -> Resolution:
         res = self.res
@@ -278,8 +281,11 @@ class _Lookup:
                 self.i += 1
                 if self.stop_fate is not None and not self.want and self.below_done:
                     break
-                if not self._step(layer, pdir):
-                    break
+                if self.refusal is not None and self.stop_fate is None:
+                    raise self.refusal
+                self._step(layer, pdir)
+            if self.refusal is not None and not self._to_data_layers():
+                raise self.refusal
         except _Refused as refusal:
             res.error, res.errno = str(refusal), refusal.errno
             self.need_data = False
@@ -290,8 +296,8 @@ class _Lookup:
             res.versions = self.versions
         return res
 
-    def _step(self, layer: Layer, pdir: str | None) -> bool:
-        """Look in one more layer; False when the kernel fails the lookup here."""
+    def _step(self, layer: Layer, pdir: str | None) -> None:
+        """Look in one more layer."""
         if self.abs_path is not None:
             # Dirs on the way are checked but in the bottom lower (``d->last``), which a non-dir lookup with
             # data-only layers never sets.
@@ -323,7 +329,7 @@ class _Lookup:
             if self.need_data:
                 self.no_data = " (whited out)"
         elif res.top is None:
-            return self._top(layer, pdir, path, node, walk_stop)
+            self._top(layer, pdir, path, node, walk_stop)
         else:
             if res.below is None:
                 res.below = node
@@ -333,10 +339,9 @@ class _Lookup:
                 self._data(layer, path, node)
             else:
                 self._version(layer, path, node, self.stop_fate or S.F_SHADOWED, self.stopper or res.top_layer)
-        return True
 
-    def _top(self, layer: Layer, pdir: str | None, path: str, node: Node, walk_stop: bool) -> bool:
-        """The topmost copy found; False when the kernel refuses it (metacopy with metacopy=off)."""
+    def _top(self, layer: Layer, pdir: str | None, path: str, node: Node, walk_stop: bool) -> None:
+        """The topmost copy found."""
         res = self.res
         res.top, res.top_layer = node, layer
         res.top_dir = pdir if self.abs_path is None else None
@@ -347,8 +352,7 @@ class _Lookup:
                 self._stop(S.F_OPAQUE_HIDDEN, layer)
         elif node.metacopy:
             if not self.rules.metacopy_on:
-                res.error, res.errno = _NO_METACOPY, "EPERM"
-                return False
+                self.refusal = self.refusal or _Refused(_NO_METACOPY, "EPERM")
             self.need_data = True
             if node.redirect is not None:
                 res.redirect = node.redirect
@@ -356,7 +360,6 @@ class _Lookup:
         else:
             self._stop(S.F_SHADOWED, layer)
             self.below_done = layer.role != "upper"
-        return True
 
     def _under_dir(self, layer: Layer, path: str, node: Node, walk_stop: bool) -> None:
         """A copy under a dir: another dir merges in; anything else is shadowed and stops the lookup."""
@@ -388,13 +391,18 @@ class _Lookup:
             self._version(layer, path, node, S.F_SHADOWED, res.top_layer)
         self._stop(S.F_SHADOWED, res.top_layer)
 
-    def _data_layers(self) -> None:
-        """The kernel looks data-only layers up lazily, from a metacopy copy in a normal lower (it has counted a
-        lower entry) whose last redirect is absolute: the entry stands; only opening it fails when no data
-        layer has the file."""
-        res, data_layers = self.res, self.rules.stack.data_layers
+    def _to_data_layers(self) -> bool:
+        """Whether the lookup ends in the data-only layers: a metacopy copy in a normal lower (the kernel has
+        counted a lower entry) whose last redirect is absolute still wants its data."""
+        res = self.res
         in_lower = res.data is not None or (res.top_layer is not None and res.top_layer.role == "lower")
-        if not (self.need_data and in_lower and self.last_abs and data_layers):
+        return self.need_data and in_lower and self.last_abs and bool(self.rules.stack.data_layers)
+
+    def _data_layers(self) -> None:
+        """The kernel looks data-only layers up lazily (:meth:`_to_data_layers`): the entry stands; only
+        opening it fails when no data layer has the file."""
+        res, data_layers = self.res, self.rules.stack.data_layers
+        if not self._to_data_layers():
             return
         assert self.abs_path is not None
         errno = "ENOENT"
@@ -428,7 +436,7 @@ class _Lookup:
         if problem is not None:
             raise _Refused(problem, "EINVAL")
         if not self.rules.follow_redirects:
-            raise _Refused(_REFUSED, "EPERM")
+            self.refusal = self.refusal or _Refused(_REFUSED, "EPERM")
         self.last_abs = value.startswith("/")
         if self.last_abs:
             stack = self.rules.stack

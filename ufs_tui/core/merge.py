@@ -19,6 +19,7 @@ from .errors import StackError
 from .layer_reader import LayerReader
 from .lookup import Resolver
 from .markers import Node
+from .readdir import ReaddirFault, readdir_fault
 from .scan import Scanner
 from .stack import Layer, Stack
 
@@ -53,6 +54,10 @@ class OverlayView:
         """The merged listing of dir ``path`` read now from its ``sources`` (a dir entry's :attr:`Entry.sources`),
         not cached: for a one-pass walk (see :meth:`walk`)."""
         return self._scanner.scan(path, sources, False, eager)[0]
+
+    def readdir_fault(self, path: str) -> ReaddirFault | None:
+        """How the kernel's ``readdir`` of merged dir ``path`` fails though its layer dirs read (an impure dir)."""
+        return readdir_fault(self.stack, self._reader.ns, self.dir_sources(path), self.list_dir(path))
 
     def hidden(self, path: str = "/") -> list[Hidden]:
         """What the layers hold in dir ``path`` that the merged view hides (markers included)."""
