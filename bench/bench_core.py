@@ -41,10 +41,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # run as a script: python bench/bench_core.py
     sys.path.insert(0, REPO)
 
-from ufs_tui.core import dirscan  # noqa: E402
-from ufs_tui.core.merge import OverlayView  # noqa: E402
-from ufs_tui.core.scan import _marker_xattr_bytes  # noqa: E402
-from ufs_tui.core.stack import Stack  # noqa: E402
+from ufs_tui.core.model import dirscan  # noqa: E402
+from ufs_tui.core.model.merge import OverlayView  # noqa: E402
+from ufs_tui.core.model.scan import _marker_xattr_bytes  # noqa: E402
+from ufs_tui.core.model.stack import Stack  # noqa: E402
 
 # ------------------------------------------------------------------ the synthetic stack
 SPEC_VERSION = "2"  # bump when the layout below changes (invalidates --cache dirs)
@@ -399,8 +399,8 @@ def bench_memory_tracemalloc(stack: Stack) -> tuple[int, int]:
 RSS_CHILD = r"""
 import gc, json, sys
 sys.path.insert(0, sys.argv[1])
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 def rss():
     with open("/proc/self/status") as f:
         for line in f:
@@ -492,9 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         f"stack: {N_LOWERS} lowers + upper, {b.layer_entries:,} layer entries, {n_kernel:,} merged entries "
         f"(identical to the kernel's)"
     )
-    print(
-        f"layer dir scans: {'the C extension (ufs_tui/core/_dirscan.c)' if dirscan.IMPLEMENTATION == 'c' else 'Python'}"
-    )
+    scans = "the C extension (ufs_tui/core/model/_dirscan.c)" if dirscan.IMPLEMENTATION == "c" else "Python"
+    print(f"layer dir scans: {scans}")
     print(f"{'measure':<62} {'value':>14}  {'target':>10}  result")
     print("-" * 98)
     rows = [

@@ -33,7 +33,7 @@ if REPO not in sys.path:
 
 from bench.bench_core import build_stack  # noqa: E402
 from ufs_tui.core.demo import remove_tree  # noqa: E402
-from ufs_tui.core.stack import Stack  # noqa: E402
+from ufs_tui.core.model.stack import Stack  # noqa: E402
 from ufs_tui.ui.app import UfsApp, make_app  # noqa: E402
 from ufs_tui.ui.pilot import settle, wait_until  # noqa: E402
 

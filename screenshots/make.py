@@ -23,8 +23,8 @@ if REPO not in sys.path:
 from textual.pilot import Pilot  # noqa: E402
 
 from ufs_tui.core.demo import Demo, build_demo  # noqa: E402
-from ufs_tui.core.mount import runtime_dir  # noqa: E402
-from ufs_tui.core.stack import Stack  # noqa: E402
+from ufs_tui.core.model.stack import Stack  # noqa: E402
+from ufs_tui.core.mounting.mount import runtime_dir  # noqa: E402
 from ufs_tui.ui.app import UfsApp, make_app  # noqa: E402
 from ufs_tui.ui.pilot import goto, settle, settle_counts, wait_until  # noqa: E402
 from ufs_tui.ui.screens.search import SearchScreen  # noqa: E402

@@ -19,9 +19,9 @@ import tempfile
 from collections.abc import Iterator
 
 from tests import nobody
-from ufs_tui.core.markers import KIND_BY_FMT
-from ufs_tui.core.merge import Entry, OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.markers import KIND_BY_FMT
+from ufs_tui.core.model.merge import Entry, OverlayView
+from ufs_tui.core.model.stack import Stack
 
 # What is compared per path: (type, mode, size, symlink target, sha256 of content for files)
 Facts = tuple[str, int, int, str | None, str | None]

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .commands.options import add_stack_options, engine_opts, stack_from_args
-from .core.errors import UfsError
-from .core.stack import Stack
+from .core.model.errors import UfsError
+from .core.model.stack import Stack
 
 PROG = "ufs-tui"
 
@@ -121,7 +121,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
 
 def _error(e: Exception) -> None:
     """The one line an error prints: a path in it may hold any byte, so it is made printable."""
-    from .core.display import printable
+    from .core.model.display import printable
 
     print(f"{PROG}: error: {printable(str(e))}", file=sys.stderr)
 
@@ -135,7 +135,7 @@ def _open_ui(argv: list[str]) -> int:
     except UfsError as e:
         _error(e)
         return 2
-    from .core.inode_index import index_note
+    from .core.model.inode_index import index_note
 
     mount_point = _overlay_mount_point(args.source)
     notes = [note] if (note := index_note(stack.work, stack.options)) else []
@@ -146,7 +146,7 @@ def _overlay_mount_point(source: str | None) -> str | None:
     """SOURCE when it is an overlay mount point: the UI then reads the kernel's merged view there too."""
     if not source or not os.path.isdir(source):
         return None
-    from .core.mount import fstype_at
+    from .core.mounting.mount import fstype_at
 
     return os.path.realpath(source) if fstype_at(source) == "overlay" else None
 

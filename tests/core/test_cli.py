@@ -21,8 +21,8 @@ import pytest
 
 from tests import nobody
 from tests.conftest import need
-from ufs_tui.core import status as S
-from ufs_tui.core.display import printable
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.display import printable
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60  # generous: a hang (e.g. opening a FIFO with no writer) fails instead of blocking the suite

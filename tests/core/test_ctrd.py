@@ -10,7 +10,7 @@ import pytest
 
 from tests.boltwriter import write_db
 from tests.ctrdroot import make_root, snap_dir, zigzag
-from ufs_tui.core.errors import StackError
+from ufs_tui.core.model.errors import StackError
 from ufs_tui.core.sources.containerd import open_container, open_image
 from ufs_tui.core.sources.ctrd import META_DB, SNAPSHOTTER_DB, ContainerdRoot, go_time, snapshot_chain, uvarint, varint
 from ufs_tui.core.sources.engines import Where

@@ -17,9 +17,9 @@ from tests import nobody
 from tests.conftest import need
 from tests.kernel.layers import kernel_snapshot, model_snapshot, run_in_userns
 from tests.overlay import mounted
-from ufs_tui.core import status as S
 from ufs_tui.core.demo import build_demo, remove_tree
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.merge import OverlayView
 
 EVERY_STATE = {S.LOWER, S.NEW, S.COPIED_UP, S.REPLACED, S.MERGED, S.OPAQUE}
 
@@ -122,7 +122,7 @@ def test_build_demo_falls_back_only_in_auto_mode(monkeypatch: pytest.MonkeyPatch
         f.write("#!/bin/sh\nexit 1\n")
     os.chmod(os.path.join(fake, "unshare"), 0o755)
     monkeypatch.setenv("PATH", fake + ":" + os.environ.get("PATH", ""))
-    from ufs_tui.core.errors import UfsError
+    from ufs_tui.core.model.errors import UfsError
 
     with pytest.raises(UfsError, match="could not build the demo stack"):
         build_demo(parent=os.fspath(tmp_path), mode="userns")

@@ -24,8 +24,8 @@ import pytest
 
 from tests import nobody
 from tests.overlay import mounted
-from ufs_tui.core import status as S
-from ufs_tui.core.display import printable
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.display import printable
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 
 from tests import nobody
 from tests.conftest import IN_CI, need
-from ufs_tui.core import dirscan
-from ufs_tui.core.dirscan import DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN
+from ufs_tui.core.model import dirscan
+from ufs_tui.core.model.dirscan import DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN
 
 _dirscan: ModuleType | None
 try:
-    from ufs_tui.core import _dirscan
+    from ufs_tui.core.model import _dirscan
 except ImportError:  # not built: the tests of it skip (and fail in CI, where it must be built)
     _dirscan = None
 
@@ -46,7 +46,7 @@ HOSTILE = [
 
 @pytest.fixture
 def c_ext() -> ModuleType:
-    need(_dirscan is not None, "the C extension ufs_tui.core._dirscan is not built (no compiler at install?)")
+    need(_dirscan is not None, "the C extension ufs_tui.core.model._dirscan is not built (no compiler at install?)")
     assert _dirscan is not None
     return _dirscan
 
@@ -116,7 +116,7 @@ def test_built_in_ci() -> None:
 
 def test_pure_python_switch() -> None:
     """``UFS_TUI_PURE_PYTHON=1`` picks the Python functions (how the fallback is run by hand)."""
-    code = "from ufs_tui.core import dirscan; print(dirscan.IMPLEMENTATION, dirscan.read_dirs.__name__)"
+    code = "from ufs_tui.core.model import dirscan; print(dirscan.IMPLEMENTATION, dirscan.read_dirs.__name__)"
     env = dict(os.environ, UFS_TUI_PURE_PYTHON="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["python", "py_read_dirs"]
@@ -247,7 +247,7 @@ def test_unreadable_dir(shared_tmp: str, c_ext: ModuleType) -> None:
     open_dir = os.path.join(shared_tmp, "open")
     os.mkdir(open_dir, 0o711)  # searchable, not readable
     code = (
-        "import sys, json; from ufs_tui.core import dirscan, _dirscan; d, o = sys.argv[1:3]; out = []\n"
+        "import sys, json; from ufs_tui.core.model import dirscan, _dirscan; d, o = sys.argv[1:3]; out = []\n"
         "py = dirscan.py_read_dirs, dirscan.py_marked_files, dirscan.py_stat_files\n"
         "c = _dirscan.read_dirs, _dirscan.marked_files, _dirscan.stat_files\n"
         "for rd, mf, sf in (py, c):\n"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ufs_tui.core.display import b64, from_b64, is_valid_utf8, printable
+from ufs_tui.core.model.display import b64, from_b64, is_valid_utf8, printable
 
 
 @pytest.mark.parametrize("code", [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)])

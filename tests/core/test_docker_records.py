@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ufs_tui.core.errors import StackError
+from ufs_tui.core.model.errors import StackError
 from ufs_tui.core.sources.docker import containers, resolve_container
 
 

@@ -1,4 +1,4 @@
-"""The forked walk (ufs_tui/core/forkwalk.py) writes what the serial walk writes, byte for byte, and cleans up.
+"""The forked walk (ufs_tui/core/reports/forkwalk.py) writes what the serial walk writes, byte for byte, and cleans up.
 
 The stacks are real layer trees on disk with every marker the kernel knows; "serial" is
 ``report.write_tree_json(jobs=1)``, which walks with :meth:`OverlayView.walk`.
@@ -19,9 +19,10 @@ import pytest
 from tests import nobody
 from tests.conftest import need
 from tests.core.test_cli import REPO
-from ufs_tui.core import forkwalk, report
-from ufs_tui.core.merge import Entry, OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.merge import Entry, OverlayView
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.reports import forkwalk
+from ufs_tui.core.reports import tree as report
 
 ODD_NAMES = ["new\nline", "[red]markup[bold]", "esc\x1b]0;PWNED\x07", "sp ace", "\udcff\udcfe-not-utf8", "ü"]
 

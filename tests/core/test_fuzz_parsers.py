@@ -18,13 +18,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import time_limit
-from ufs_tui.core.display import printable
-from ufs_tui.core.errors import UfsError
-from ufs_tui.core.mount_errors import option_problems
+from ufs_tui.core.model.display import printable
+from ufs_tui.core.model.errors import UfsError
+from ufs_tui.core.model.stack import parse_lowerdir
+from ufs_tui.core.mounting.preflight import option_problems
 from ufs_tui.core.sources.archive import open_archive
 from ufs_tui.core.sources.common import parse_label
 from ufs_tui.core.sources.mountinfo import parse_line
-from ufs_tui.core.stack import parse_lowerdir
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIELD = st.text(alphabet=st.sampled_from("ab/\\:,= 0123\n\t\x00\x1b[]-"), max_size=40)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ufs_tui.core.errors import StackError
-from ufs_tui.core.stack import escape_layer_path, parse_lowerdir
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.stack import escape_layer_path, parse_lowerdir
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
-"""README's status table is generated from ufs_tui/core/status.py: one source of truth."""
+"""README's status table is generated from ufs_tui/core/model/status.py: one source of truth."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from ufs_tui.core import status as S
+from ufs_tui.core.model import status as S
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -7,10 +7,10 @@ import dataclasses
 import os
 from pathlib import Path
 
-from ufs_tui.core.layers_ops import plan_commit, plan_squash
-from ufs_tui.core.layerstats import stack_from_json, stack_to_json
-from ufs_tui.core.mount import MountHandle
-from ufs_tui.core.stack import Layer, Stack
+from ufs_tui.core.model.stack import Layer, Stack
+from ufs_tui.core.mounting.layers_ops import plan_commit, plan_squash
+from ufs_tui.core.mounting.mount import MountHandle
+from ufs_tui.core.reports.layerstats import stack_from_json, stack_to_json
 
 
 def numbering(stack: Stack) -> list[tuple[str, str, str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.watch import ChangeMapper, Changes
 from ufs_tui.core.watcher import Watcher
 

@@ -19,10 +19,10 @@ import pytest
 from tests.engines.conftest import Engine
 from tests.overlay import Facts, kernel_tree, mounted
 from ufs_tui import cli
-from ufs_tui.core.errors import StackError
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.sources import open_source
-from ufs_tui.core.stack import Stack
 
 
 def archive_tree(stack: Stack) -> dict[str, Facts]:

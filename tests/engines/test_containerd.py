@@ -10,8 +10,8 @@ import pytest
 from tests.engines.conftest import CHANGES, Engine
 from tests.overlay import kernel_tree, model_tree
 from ufs_tui import cli
-from ufs_tui.core.errors import StackError
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.merge import OverlayView
 from ufs_tui.core.sources import list_overlay_mounts, open_source
 from ufs_tui.core.sources.common import parse_label
 

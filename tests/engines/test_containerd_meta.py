@@ -38,11 +38,11 @@ from tests.engines.conftest import CHANGES, Engine, wait_for
 from tests.engines.modern import ModernEngine
 from tests.overlay import kernel_tree, model_tree, mounted
 from ufs_tui import cli
-from ufs_tui.core.display import human_size, printable
-from ufs_tui.core.errors import StackError
+from ufs_tui.core.model.display import human_size, printable
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.sources import open_source
 from ufs_tui.core.sources.common import parse_label
-from ufs_tui.core.stack import Stack
 
 NAMESPACES = ("default", "moby", "k8s.io")
 TAG = {"default": "d", "moby": "m", "k8s.io": "k"}

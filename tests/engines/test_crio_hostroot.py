@@ -53,7 +53,7 @@ from tests.ctrdroot import uvarint_bytes
 from tests.engines.conftest import CHANGES, PODMAN_RUN, Engine, mounts_under, processes_mentioning, wait_for
 from tests.overlay import kernel_tree, model_tree
 from ufs_tui import cli
-from ufs_tui.core.errors import StackError
+from ufs_tui.core.model.errors import StackError
 from ufs_tui.core.sources import daemon, docker, engines, k8s, open_source, podman
 from ufs_tui.core.sources.ctrd import go_time, uvarint, varint
 from ufs_tui.core.sources.host import Host
@@ -1162,7 +1162,7 @@ def test_chunk_size_below_zero(body: bytes) -> None:
 SPECIAL_PROBE = textwrap.dedent(
     """
     import json, os, signal, sys
-    from ufs_tui.core.errors import StackError
+    from ufs_tui.core.model.errors import StackError
     from ufs_tui.core.sources import engines
     from ufs_tui.core.sources.host import Host
 

@@ -23,9 +23,9 @@ import pytest
 
 from tests.engines.conftest import CHANGES, PODMAN_RUN, Engine, make_rootfs, mounts_under, wait_for
 from tests.overlay import mounted
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.sources import open_source
-from ufs_tui.core.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -40,9 +40,9 @@ from tests.engines.conftest import CHANGES, Engine, mounts_under, wait_for
 from tests.engines.modern import ModernEngine
 from tests.overlay import Facts, kernel_tree, model_tree, mounted
 from ufs_tui import cli
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.sources import list_overlay_mounts, open_source
 from ufs_tui.core.sources.common import parse_label
-from ufs_tui.core.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ("web", "stopped", "created")

@@ -18,13 +18,13 @@ import pytest
 from tests.engines.conftest import Engine
 from tests.overlay import kernel_tree, model_tree
 from ufs_tui import cli
-from ufs_tui.core.errors import UfsError
-from ufs_tui.core.layers_ops import NeedsDestination, plan_commit, plan_squash
-from ufs_tui.core.mount import MountManager
-from ufs_tui.core.mount_errors import ENGINE_STORAGE, IN_USE
+from ufs_tui.core.model.errors import UfsError
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.layers_ops import NeedsDestination, plan_commit, plan_squash
+from ufs_tui.core.mounting.mount import MountManager
+from ufs_tui.core.mounting.preflight import ENGINE_STORAGE, IN_USE
 from ufs_tui.core.sources import open_source
 from ufs_tui.core.sources.engines import engine_storage
-from ufs_tui.core.stack import Stack
 
 
 def listing(root: str) -> list[bytes]:

@@ -14,9 +14,9 @@ from tests.engines.conftest import Engine
 from tests.engines.test_engine_storage import listing
 from tests.overlay import kernel_tree, model_tree
 from tests.ui.helpers import names, open_screen, settle, text_of, wait_until
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.sources import open_source
-from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import make_app
 from ufs_tui.ui.screens.confirm import CommitScreen, ConfirmScreen, PromptScreen, SquashScreen
 from ufs_tui.ui.screens.mounts import MountsScreen

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.engines.conftest import Engine
-from ufs_tui.core import status as S
+from ufs_tui.core.model import status as S
 from ufs_tui.core.sources import open_source
 from ufs_tui.ui.app import make_app
 from ufs_tui.ui.pilot import settle, wait_until

@@ -17,10 +17,10 @@ import pytest
 
 from tests.overlay import kernel_tree, model_tree
 from ufs_tui import cli
-from ufs_tui.core.errors import StackError
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.stack import escape_layer_path
 from ufs_tui.core.sources import list_overlay_mounts, open_source
 from ufs_tui.core.sources.mountinfo import OverlayMount, parse_line
-from ufs_tui.core.stack import escape_layer_path
 
 HOSTILE = ["a,b", "c:d", "e f", "tab\there", "back\\slash", "nl\nname", "[red]x", "ümlaut", os.fsdecode(b"bad\xff")]
 

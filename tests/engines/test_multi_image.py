@@ -9,8 +9,8 @@ import pytest
 
 from tests.engines.conftest import Engine
 from ufs_tui import cli
-from ufs_tui.core.errors import StackError
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.merge import OverlayView
 from ufs_tui.core.sources import open_source
 
 

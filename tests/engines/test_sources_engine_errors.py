@@ -14,7 +14,7 @@ import pytest
 
 from tests import nobody
 from tests.engines.conftest import Engine
-from ufs_tui.core.errors import StackError
+from ufs_tui.core.model.errors import StackError
 from ufs_tui.core.sources import open_source
 from ufs_tui.core.sources.docker import DockerRoot
 from ufs_tui.core.sources.podman import StorageRoot

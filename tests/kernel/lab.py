@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from tests.kernel.layers import kernel_snapshot, model_snapshot
 from tests.overlay import Facts, mount_overlay, umount
-from ufs_tui.core.kernel_defaults import in_effect
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.kernel_defaults import in_effect
+from ufs_tui.core.model.stack import Stack
 
 T = "trusted.overlay."
 

@@ -41,11 +41,11 @@ from typing import Any
 
 from tests import nobody
 from tests.overlay import Facts, _digest, model_tree, mount_overlay, umount
-from ufs_tui.core import status as S
-from ufs_tui.core.errors import StackError
-from ufs_tui.core.markers import KIND_BY_FMT
-from ufs_tui.core.merge import Entry, OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.markers import KIND_BY_FMT
+from ufs_tui.core.model.merge import Entry, OverlayView
+from ufs_tui.core.model.stack import Stack
 
 NEW_NAMES = ["a", "b", "c", "d", "e", "n"]
 OPS = ("write", "append", "chmod", "delete", "rmrf", "rmrf_mkdir", "rename", "create")
@@ -137,7 +137,7 @@ def readdir_error(code: int | str | None) -> Facts:
 
 def readdir_maybe(code: str) -> Facts:
     """The model's facts under ``"<dir>/"`` of a merged impure dir whose ``readdir`` fails with ``code`` or leaves
-    the failing names out, by the on-disk order (:class:`ufs_tui.core.readdir.ReaddirFault`)."""
+    the failing names out, by the on-disk order (:class:`ufs_tui.core.model.readdir.ReaddirFault`)."""
     return ("readdir-maybe", 0, 0, code, None)
 
 

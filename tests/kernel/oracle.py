@@ -46,8 +46,8 @@ from tests.kernel.layers import (
 from tests.nobody import UID
 from tests.overlay import Facts, umount
 from ufs_tui.core.demo import remove_tree
-from ufs_tui.core.kernel_defaults import in_effect
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.kernel_defaults import in_effect
+from ufs_tui.core.model.stack import Stack
 
 
 def examples(variable: str, default: int) -> int:

@@ -12,11 +12,11 @@ import pytest
 
 from tests.kernel.lab import Lab, _diff
 from tests.kernel.layers import model_snapshot
-from ufs_tui.core import status as S
 from ufs_tui.core.demo import remove_tree
 from ufs_tui.core.explorer import Explorer
-from ufs_tui.core.inode_index import INDEX_DIR, default_index, index_note
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.inode_index import INDEX_DIR, default_index, index_note
+from ufs_tui.core.model.merge import OverlayView
 
 pytestmark = pytest.mark.usefixtures("root_mount")
 

@@ -1,4 +1,4 @@
-"""``readdir`` of an impure upper dir looks each upper name up (:mod:`ufs_tui.core.readdir`): a chmod under
+"""``readdir`` of an impure upper dir looks each upper name up (:mod:`ufs_tui.core.model.readdir`): a chmod under
 ``metacopy=on`` leaves a metacopy file, and the same layers mounted with metacopy off then refuse that name
 (EPERM), which fails the listing of a dir that merges nothing, and fails it or leaves the name out in a
 merged dir. The model must say which, on real mounts."""
@@ -11,9 +11,9 @@ import os
 import pytest
 
 from tests.kernel.lab import Lab
-from ufs_tui.core import status as S
 from ufs_tui.core.explorer import Explorer
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.merge import OverlayView
 
 pytestmark = pytest.mark.usefixtures("root_mount")
 

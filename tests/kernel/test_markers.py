@@ -22,11 +22,11 @@ from tests.kernel.layers import (
     model_snapshot,
     run_in_userns,
 )
-from ufs_tui.core import status as S
 from ufs_tui.core.demo import remove_tree
-from ufs_tui.core.markers import probe
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.markers import probe
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 
 pytestmark = pytest.mark.usefixtures("root_mount")
 
@@ -483,8 +483,8 @@ def test_unreadable_dir_is_an_error_not_a_crash(lab: Lab) -> None:
         os.chmod(p, 0o755)
     script = (
         "import json, sys\n"
-        "from ufs_tui.core.merge import OverlayView\n"
-        "from ufs_tui.core.stack import Stack\n"
+        "from ufs_tui.core.model.merge import OverlayView\n"
+        "from ufs_tui.core.model.stack import Stack\n"
         "v = OverlayView(Stack.build(sys.argv[1:3], xattr_ns='user'))\n"
         "paths = [p for p, _ in v.walk()]\n"
         "print(json.dumps({'paths': paths, 'errors': v.errors}))\n"

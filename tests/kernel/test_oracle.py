@@ -37,10 +37,10 @@ from tests.kernel.layers import (
 from tests.kernel.strategies import STACKS
 from tests.nobody import UID
 from tests.overlay import Facts
-from ufs_tui.core import dirscan
 from ufs_tui.core.demo import remove_tree
-from ufs_tui.core.kernel_defaults import in_effect
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model import dirscan
+from ufs_tui.core.model.kernel_defaults import in_effect
+from ufs_tui.core.model.stack import Stack
 
 # Hand-made redirects appear only in FIXED, each with the whiteout the kernel leaves at the old name: a random
 # redirect can make one lower dir reachable under two names, which the kernel answers with ESTALE.

@@ -15,10 +15,10 @@ import pytest
 
 from tests.kernel.lab import Lab, T, _diff
 from tests.kernel.layers import kernel_snapshot, model_snapshot
-from ufs_tui.core import status as S
-from ufs_tui.core.errors import StackError
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.errors import StackError
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 
 pytestmark = pytest.mark.usefixtures("root_mount")
 

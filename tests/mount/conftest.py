@@ -14,7 +14,7 @@ import pytest
 
 from tests import nobody
 from tests.conftest import need
-from ufs_tui.core.mount import _start_time, _wait_gone, recorded
+from ufs_tui.core.mounting.mount import _start_time, _wait_gone, recorded
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 
 from tests import nobody
-from ufs_tui.core.mount import mount_points, unmount_mine
+from ufs_tui.core.mounting.mount import mount_points, unmount_mine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -12,13 +12,13 @@ import pytest
 
 from tests import nobody
 from tests.mount.helpers import ROOT, cli, env_for, scratch
-from ufs_tui.core.mount import _wait_gone, managed_mounts, mount_points, recorded
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.mount import _wait_gone, managed_mounts, mount_points, recorded
 
 HOLDER = """
 import signal, sys
-from ufs_tui.core.mount import MountManager, install_signal_cleanup
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.mounting.mount import MountManager, install_signal_cleanup
+from ufs_tui.core.model.stack import Stack
 lower, upper, work, target, backend = sys.argv[1:6]
 manager = MountManager()
 install_signal_cleanup(manager)

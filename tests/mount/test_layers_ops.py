@@ -12,9 +12,9 @@ import pytest
 
 from tests.mount.helpers import cli, make_tree, rmtree, run_sh, scratch, snapshot
 from tests.overlay import kernel_tree, mounted
-from ufs_tui.core.layers_ops import plan_squash, squash
-from ufs_tui.core.mount import mount_points
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.layers_ops import plan_squash, squash
+from ufs_tui.core.mounting.mount import mount_points
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 
 from tests.overlay import kernel_tree, model_tree
-from ufs_tui.core.mount import MountManager
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.mount import MountManager
 
 
 def test_a_lowerdir_longer_than_fsconfig_takes_mounts(root_mount: None, tmp_path: os.PathLike[str]) -> None:

@@ -20,10 +20,10 @@ from tests.mount.helpers import (
     rmtree,
 )
 from tests.overlay import kernel_tree, model_tree
-from ufs_tui.core import status as S
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.mount import mount_points, option_string, recorded, unmount_mine
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.mount import mount_points, option_string, recorded, unmount_mine
 
 
 @pytest.fixture

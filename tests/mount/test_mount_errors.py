@@ -22,8 +22,8 @@ import pytest
 from tests.conftest import need
 from tests.mount.helpers import assert_not_mounted, cli, make_tree, scratch
 from tests.overlay import mount_overlay, umount
-from ufs_tui.core.mount import KernelMountError, kernel_mount, mount_points, recorded
-from ufs_tui.core.mount_errors import explain
+from ufs_tui.core.mounting.mount import KernelMountError, kernel_mount, mount_points, recorded
+from ufs_tui.core.mounting.preflight import explain
 
 
 @dataclass

@@ -10,8 +10,8 @@ import os
 import pytest
 
 from ufs_tui import cli
-from ufs_tui.core.mount import MountManager
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.mount import MountManager
 
 
 def test_mounts_marks_ours_and_umount_points_at_it(

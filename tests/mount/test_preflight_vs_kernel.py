@@ -9,9 +9,9 @@ import itertools
 import os
 import subprocess
 
-from ufs_tui.core.mount import MountManager
-from ufs_tui.core.mount_errors import check_mount
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.mount import MountManager
+from ufs_tui.core.mounting.preflight import check_mount
 from ufs_tui.ui.screens.stack import stack_problems
 
 VALUES = {

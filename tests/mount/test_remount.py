@@ -13,10 +13,10 @@ import pytest
 
 from tests.mount.helpers import make_tree, scratch
 from tests.overlay import mounted
-from ufs_tui.core.layers_ops import commit_remount, plan_commit
-from ufs_tui.core.mount import MountManager, RemountError, mount_points, recorded
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.layers_ops import commit_remount, plan_commit
+from ufs_tui.core.mounting.mount import MountManager, RemountError, mount_points, recorded
 from ufs_tui.core.sources.mountinfo import read_mountinfo
-from ufs_tui.core.stack import Stack
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from tests import nobody
 from tests.mount.helpers import cli, env_for, make_tree, rmtree, scratch, snapshot
 from tests.mount.test_layers_ops import BASE, L0_OPS, L1_OPS
 from tests.overlay import kernel_tree
-from ufs_tui.core.layers_ops import commit_remount, plan_commit
-from ufs_tui.core.mount import MountManager, recorded
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.layers_ops import commit_remount, plan_commit
+from ufs_tui.core.mounting.mount import MountManager, recorded
 
 
 @pytest.fixture
@@ -79,9 +79,9 @@ def test_squash_as_an_ordinary_user_uses_user_xattr_markers(userns_mount: None, 
 
 COMMITTER = """
 import json, os, sys
-from ufs_tui.core.layers_ops import commit_remount, plan_commit
-from ufs_tui.core.mount import MountManager
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.mounting.layers_ops import commit_remount, plan_commit
+from ufs_tui.core.mounting.mount import MountManager
+from ufs_tui.core.model.stack import Stack
 d = sys.argv[1]
 with MountManager() as m:
     h = m.mount(Stack.build([d + "/L0"], d + "/U", d + "/W", xattr_ns="user"), d + "/m", backend="userns")

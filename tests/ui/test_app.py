@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 from tests.archives import docker_save_archive
-from ufs_tui.core import status as S
 from ufs_tui.core.demo import Demo
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.ui.app import make_app
 from ufs_tui.ui.bindings import KEYS
 from ufs_tui.ui.screens.help import HelpScreen, LegendScreen

@@ -10,7 +10,7 @@ import os
 import socket
 import stat
 
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.ui.app import make_app
 
 from .helpers import goto, row, settle, text_of, wait_until

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from textual.pilot import Pilot
 
 from tests.overlay import mounted
-from ufs_tui.core import status as S
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.watch import Changes
 from ufs_tui.ui.app import UfsApp, make_app
 from ufs_tui.ui.live import LayersChanged, Relisted

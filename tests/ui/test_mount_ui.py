@@ -30,11 +30,11 @@ from tests import nobody
 from tests.conftest import need
 from tests.mount.helpers import ROOT, make_tree, public_tmpdir, rmtree, run_sh, snapshot
 from tests.overlay import kernel_tree, model_tree, mounted
-from ufs_tui.core import status as S
 from ufs_tui.core.kernel_check import KERNEL_DIFFERS
-from ufs_tui.core.mount import _wait_gone, fstype_at, mount_points, recorded, unmount_mine
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.stack import Stack
+from ufs_tui.core.mounting.mount import _wait_gone, fstype_at, mount_points, recorded, unmount_mine
 from ufs_tui.core.sources.mountinfo import read_mountinfo
-from ufs_tui.core.stack import Stack
 from ufs_tui.ui.app import UfsApp, make_app
 from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen
 from ufs_tui.ui.screens.stack import StackEditor

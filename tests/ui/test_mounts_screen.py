@@ -7,8 +7,8 @@ import os
 from textual.widgets import OptionList
 
 from tests.overlay import mounted
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.ui.app import make_app
 from ufs_tui.ui.screens.mounts import MountsScreen
 

@@ -70,7 +70,7 @@ def test_no_color_at_200x60_keeps_every_glyph_and_no_hue() -> None:
 def test_every_status_has_its_own_attributes_and_none_is_dim(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the glyph, text attributes alone tell the statuses apart (NO_COLOR drops the colours): each has its
     own set, and none dims the text (a dim grey on a dark background is below a 4.5:1 contrast)."""
-    from ufs_tui.core import status as S
+    from ufs_tui.core.model import status as S
     from ufs_tui.ui.widgets.labels import ATTRIBUTES, glyph, status_style
 
     assert set(ATTRIBUTES) == set(S.STYLES)
@@ -118,8 +118,8 @@ async def test_every_status_colour_reads_at_4_5_to_1(theme: str) -> None:
     from rich.color import Color as RichColor
 
     from tests.ui.helpers import settle
-    from ufs_tui.core import status as S
     from ufs_tui.core.demo import build_demo
+    from ufs_tui.core.model import status as S
     from ufs_tui.ui.app import make_app
     from ufs_tui.ui.widgets.labels import status_style
 

@@ -15,8 +15,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tests.mount.helpers import make_tree, snapshot
-from ufs_tui.core.merge import OverlayView
-from ufs_tui.core.stack import Stack
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.ui.app import UfsApp, make_app
 from ufs_tui.ui.bindings import EDITOR_KEYS, key_display
 from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, complete_dir

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 
 from tests.archives import docker_save_archive
-from ufs_tui.core import status as S
-from ufs_tui.core.content import hexdump, read_content, safe_text, unified_diff
 from ufs_tui.core.demo import Demo, build_demo
 from ufs_tui.core.explorer import Explorer
-from ufs_tui.core.merge import OverlayView
+from ufs_tui.core.model import status as S
+from ufs_tui.core.model.content import hexdump, read_content, safe_text, unified_diff
+from ufs_tui.core.model.merge import OverlayView
+from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.panes import layer_items, merged_items, own_stack, where
 from ufs_tui.core.sources import open_source
-from ufs_tui.core.stack import Stack
 from ufs_tui.core.watch import ChangeMapper, Changes
 
 
@@ -124,7 +124,7 @@ def test_unreadable_dirs_and_unstatable_entries_are_said_so(tmp_path: object) ->
         os.chmod(os.path.join(low, "noexec"), 0o644)  # listable, but nothing in it can be lstat'ed
         script = (
             "import json, sys\n"
-            "from ufs_tui.core.stack import Stack\n"
+            "from ufs_tui.core.model.stack import Stack\n"
             "from ufs_tui.core.explorer import Explorer, ViewFilter\n"
             "e = Explorer(Stack.build([sys.argv[1]], xattr_ns='user'))\n"
             "flt = ViewFilter()\n"

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Protocol, TextIO
 
-from ..core.mount_errors import MountError, Problem, one_line
-from ..core.stack import Stack
+from ..core.model.stack import Stack
+from ..core.mounting.preflight import MountError, Problem, one_line
 
 PROG = "ufs-tui"
 
@@ -80,8 +80,8 @@ class OpenUI(Protocol):
 
 def say_assumptions(stack: Stack) -> None:
     """One ``note:`` line on stderr per thing the model assumes that the layers say may be otherwise."""
-    from ..core.display import printable
-    from ..core.inode_index import index_note
+    from ..core.model.display import printable
+    from ..core.model.inode_index import index_note
 
     note = index_note(stack.work, stack.options)
     if note is not None:
@@ -90,7 +90,7 @@ def say_assumptions(stack: Stack) -> None:
 
 def warn_unread(errors: dict[str, str]) -> int:
     """A warning per dir that could not be read while walking; the exit status: 1 if any, else 0."""
-    from ..core.display import printable
+    from ..core.model.display import printable
 
     for path, problem in errors.items():
         say(f"{PROG}: warning: {printable(path)}: {problem} (its entries are missing above)")

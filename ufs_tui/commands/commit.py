@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any, TextIO
 
-from ..core.mount_errors import MountError
+from ..core.mounting.preflight import MountError
 from . import confirm, report_mount_error, report_problems, say, stack_args
 from .options import add_stack_options, stack_from_args
 
@@ -33,9 +33,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.errors import UfsError
-    from ..core.layers_ops import NeedsDestination, commit, plan_commit
-    from ..core.mount import MountManager, recorded, unmount_recorded
+    from ..core.model.errors import UfsError
+    from ..core.mounting.layers_ops import NeedsDestination, commit, plan_commit
+    from ..core.mounting.mount import MountManager, recorded, unmount_recorded
 
     stack = stack_from_args(args)
     try:

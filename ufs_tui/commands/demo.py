@@ -25,9 +25,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, open_ui: OpenUI) -> int:
-    from ..core import report
     from ..core.demo import build_demo
-    from ..core.merge import OverlayView
+    from ..core.model.merge import OverlayView
+    from ..core.reports import tree as report
 
     with build_demo() as demo:
         if args.print:

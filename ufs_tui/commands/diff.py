@@ -38,9 +38,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core import report
-    from ..core.diff import changes, podman_changes
-    from ..core.errors import UfsError
+    from ..core.model.errors import UfsError
+    from ..core.reports import tree as report
+    from ..core.reports.diff import changes, podman_changes
 
     whole = stack_from_args(args)
     say_assumptions(whole)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 def _epilog() -> str:
     import textwrap
 
-    from ..core import status as S
+    from ..core.model import status as S
 
     def para(text: str, indent: str = "") -> str:
         return textwrap.fill(text, 88, initial_indent=indent, subsequent_indent=indent + "   " if indent else "")

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from typing import Any, TextIO
 
-from ..core.mount_errors import ENGINE_STORAGE, IN_USE, KNOWN_OPTIONS, NOT_EMPTY, MountError
+from ..core.mounting.preflight import ENGINE_STORAGE, IN_USE, KNOWN_OPTIONS, NOT_EMPTY, MountError
 from . import confirm, report_mount_error, report_problems, report_warnings, say
 from .options import add_stack_options, stack_from_args
 
@@ -53,7 +53,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.mount import MountManager, target_problem
+    from ..core.mounting.mount import MountManager, target_problem
 
     stack = stack_from_args(args)
     if args.read_only:

@@ -26,8 +26,8 @@ def add_parser(subparsers: Any) -> None:
 
 def _ours() -> dict[str, str]:
     """target -> backend of the mounts in this user's ufs-tui record."""
-    from ..core.errors import UfsError
-    from ..core.mount import recorded
+    from ..core.model.errors import UfsError
+    from ..core.mounting.mount import recorded
 
     try:
         return {h.target: h.backend for h in recorded()}
@@ -36,7 +36,7 @@ def _ours() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.display import printable
+    from ..core.model.display import printable
     from ..core.sources import list_overlay_mounts, where_from
     from .options import engine_opts
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.errors import UfsError
-from ..core.stack import Stack
+from ..core.model.errors import UfsError
+from ..core.model.stack import Stack
 
 
 def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source: bool = False) -> None:

@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.display import human_size, printable
+    from ..core.model.display import human_size, printable
     from ..core.sources import host_mounts, where_from
     from ..core.sources.catalog import gather
     from .options import engine_opts

@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.layers_ops import plan_squash, squash
+    from ..core.mounting.layers_ops import plan_squash, squash
 
     stack = stack_from_args(args)
     plan = plan_squash(stack, _layer_name(args.top), _layer_name(args.bottom), args.dest)

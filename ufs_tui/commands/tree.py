@@ -36,14 +36,14 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core import report
-    from ..core.merge import OverlayView
+    from ..core.model.merge import OverlayView
+    from ..core.reports import tree as report
 
     view = OverlayView(stack_from_args(args))
     say_assumptions(view.stack)
     view.list_dir("/")  # a root that cannot be read is an error, not a warning
     if args.format == "json":
-        from ..core.forkwalk import default_jobs
+        from ..core.reports.forkwalk import default_jobs
 
         report.write_tree_json(view, out, args.all, args.jobs or default_jobs())
     else:
@@ -62,7 +62,7 @@ def _positive_int(text: str) -> int:
 
 
 def _epilog() -> str:
-    from ..core import status as S
+    from ..core.model import status as S
 
     rows = "\n".join(f"  {s.glyph} {s.status:<14} {s.legend}" for s in S.STYLES.values())
     return (

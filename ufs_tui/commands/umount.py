@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from ..core.mount_errors import MountError
+from ..core.mounting.preflight import MountError
 from . import report_mount_error, say
 
 NAME = "umount"
@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.mount import unmount_mine, unmount_target
+    from ..core.mounting.mount import unmount_mine, unmount_target
 
     if args.mine:
         done, problems = unmount_mine()

@@ -3,10 +3,10 @@
 Nothing in this package imports ``textual`` (tests/core/test_boundary.py checks).
 """
 
-from .errors import StackError, UfsError
-from .markers import Node, probe
-from .merge import Entry, Hidden, LayerVersion, OverlayView
-from .stack import Layer, Stack, parse_lowerdir
+from .model.errors import StackError, UfsError
+from .model.markers import Node, probe
+from .model.merge import Entry, Hidden, LayerVersion, OverlayView
+from .model.stack import Layer, Stack, parse_lowerdir
 
 __all__ = [
     "Entry",

@@ -28,8 +28,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
-from .errors import UfsError
-from .stack import Stack
+from .model.errors import UfsError
+from .model.stack import Stack
 
 LOWER0 = {
     "a": "a from lower 0\n",

@@ -13,16 +13,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import status as S
-from .content import Content, owner, unified_diff
-from .errors import StackError
-from .inode_index import shared_copy_words
 from .kernel_check import KERNEL_DIFFERS
-from .markers import explain_xattr, overlay_xattrs
-from .merge import Entry, LayerVersion, OverlayView, normpath
+from .model import status as S
+from .model.content import Content, owner, unified_diff
+from .model.errors import StackError
+from .model.inode_index import shared_copy_words
+from .model.markers import explain_xattr, overlay_xattrs
+from .model.merge import Entry, LayerVersion, OverlayView, normpath
+from .model.readdir import ReaddirFault
+from .model.stack import Layer
 from .panes import FATE_STATUS, where
-from .readdir import ReaddirFault
-from .stack import Layer
 
 if TYPE_CHECKING:
     from .explorer import Explorer

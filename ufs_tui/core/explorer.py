@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import status as S
-from .content import is_dir as _is_dir
 from .details import MERGED, Details, PaneSource, build_details
-from .errors import StackError
 from .kernel_check import KERNEL_DIFFERS, KernelCheck, KernelFacts, disagreement, kernel_facts
-from .merge import Entry, Hidden, OverlayView, join, normpath
+from .model import status as S
+from .model.content import is_dir as _is_dir
+from .model.errors import StackError
+from .model.merge import Entry, Hidden, OverlayView, join, normpath
+from .model.stack import Layer, Stack
 from .panes import Item, layer_item, layer_items, merged_item, merged_items, own_stack, where
-from .stack import Layer, Stack
 from .watch import ChangeMapper, Changes
 
 __all__ = [

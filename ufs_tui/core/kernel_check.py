@@ -13,10 +13,10 @@ import os
 import stat as _stat
 from dataclasses import dataclass, replace
 
-from . import status as S
-from .errors import StackError
-from .markers import KIND_BY_FMT
-from .merge import Entry, OverlayView, join, normpath
+from .model import status as S
+from .model.errors import StackError
+from .model.markers import KIND_BY_FMT
+from .model.merge import Entry, OverlayView, join, normpath
 from .panes import Item, merged_item
 
 # A Merged-pane row where the model and the kernel (the real mount) disagree: there should be none.

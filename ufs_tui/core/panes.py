@@ -15,11 +15,11 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, replace
 
-from . import status as S
-from .errors import StackError
-from .markers import probe
-from .merge import Entry, OverlayView, join, normpath
-from .stack import Layer, Stack
+from .model import status as S
+from .model.errors import StackError
+from .model.markers import probe
+from .model.merge import Entry, OverlayView, join, normpath
+from .model.stack import Layer, Stack
 
 # Fates of a layer's version mapped to the status whose glyph and colour show it.
 FATE_STATUS = {

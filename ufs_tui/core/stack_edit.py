@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .mount_errors import parse_option
-from .stack import Stack, detect_xattr_ns
+from .model.stack import Stack, detect_xattr_ns
+from .mounting.preflight import parse_option
 
 # Options the editor offers, with the values each key cycles through (None: not given, the kernel's default).
 OPTION_CYCLE: dict[str, tuple[str | None, ...]] = {

@@ -13,8 +13,8 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .merge import OverlayView, normpath
-from .stack import Stack
+from .model.merge import OverlayView, normpath
+from .model.stack import Stack
 
 MAX_NAMES = 128
 

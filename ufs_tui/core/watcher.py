@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .content import is_dir
+from .model.content import is_dir
 from .watch import ChangeMapper, Changes
 
 DEBOUNCE_MS = 20  # watchfiles: wait this long for more events...

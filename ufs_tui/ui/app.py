@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from textual.app import App
 
-from ..core.mount import MountHandle
-from ..core.stack import Layer, Stack
+from ..core.model.stack import Layer, Stack
+from ..core.mounting.mount import MountHandle
 from .bindings import app_bindings
 from .commands import UfsCommands
 from .flows import MountState

@@ -17,10 +17,19 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from ..core.errors import UfsError
-from ..core.layers_ops import NeedsDestination, Plan, commit, commit_remount, fresh_sibling, plan_commit, plan_squash
-from ..core.layers_ops import squash as squash_layers
-from ..core.mount import (
+from ..core.model.errors import UfsError
+from ..core.model.stack import Stack
+from ..core.mounting.layers_ops import (
+    NeedsDestination,
+    Plan,
+    commit,
+    commit_remount,
+    fresh_sibling,
+    plan_commit,
+    plan_squash,
+)
+from ..core.mounting.layers_ops import squash as squash_layers
+from ..core.mounting.mount import (
     MountHandle,
     MountManager,
     RemountError,
@@ -29,9 +38,8 @@ from ..core.mount import (
     target_problem,
     unmount_busy,
 )
-from ..core.mount_errors import ENGINE_STORAGE, NOT_EMPTY, MountError, Problem, one_line
+from ..core.mounting.preflight import ENGINE_STORAGE, NOT_EMPTY, MountError, Problem, one_line
 from ..core.sources.engines import engine_storage
-from ..core.stack import Stack
 from .messages import post
 from .screens.confirm import CommitScreen, ConfirmScreen, MessageScreen, PromptScreen, SquashScreen, expand_path
 from .screens.stack import EditResult, StackEditor, mount_opts, stack_problems, stack_warnings

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
 
+from ..core.model.stack import Layer, Stack
 from ..core.panes import Item
 from ..core.sources.common import is_init_layer
-from ..core.stack import Layer, Stack
 from .debounce import Debounce
 from .widgets.pane import PaneTree
 

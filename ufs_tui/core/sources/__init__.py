@@ -1,7 +1,7 @@
 """Open real stacks: live overlay mounts, Docker, Podman, containerd, image archives.
 
 :func:`open_source` takes a source spec (what the CLI's positional SOURCE holds) and returns a
-:class:`~ufs_tui.core.stack.Stack` with layer labels:
+:class:`~ufs_tui.core.model.stack.Stack` with layer labels:
 
 * ``docker:NAME_OR_ID`` / ``docker-image:NAME[:TAG]`` on either of Docker's layouts: the overlay2 graph
   driver or the containerd image store (option ``docker_root``, and ``containerd_root``);
@@ -23,8 +23,8 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from ..errors import StackError
-from ..stack import Stack
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .engines import Where
 from .host import Host
 from .mountinfo import OverlayMount, find_mount, read_mountinfo

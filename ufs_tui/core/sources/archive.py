@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Self, cast
 
-from ..display import printable
-from ..errors import StackError
-from ..markers import Node
-from ..stack import Layer, Stack
+from ..model.display import printable
+from ..model.errors import StackError
+from ..model.markers import Node
+from ..model.stack import Layer, Stack
 from .common import history_steps, layer_label
 
 _KIND = {

@@ -32,7 +32,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from typing import NamedTuple, NoReturn, TypeVar
 
-from ..errors import StackError
+from ..model.errors import StackError
 
 __all__ = ["BoltError", "Bucket", "view"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 
-from ..errors import StackError
+from ..model.errors import StackError
 from .common import short_ref
 from .containerd import Found, find_roots, running_tasks, upper_dir
 from .ctrd import SNAPSHOTTER, ContainerdRoot, Namespace

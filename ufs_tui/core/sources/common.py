@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..display import human_size, printable
-from ..errors import StackError
-from ..stack import Stack
+from ..model.display import human_size, printable
+from ..model.errors import StackError
+from ..model.stack import Stack
 
 OUTSIDE_LIMIT = 64 << 20  # bytes read at most from one engine file (configs, records, blobs)
 READ_CHUNK = 64 << 10

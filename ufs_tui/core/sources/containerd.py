@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ..display import printable
-from ..errors import StackError
-from ..stack import Stack
+from ..model.display import printable
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .common import BUILD_INIT_LAYER, INIT_LAYER, SEP, container_label, id_list, layer_label, short, with_labels
 from .ctrd import (
     SNAPSHOTTER,

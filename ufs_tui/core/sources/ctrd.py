@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from ..errors import StackError
-from ..stack import Stack
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .bbolt import Bucket, view
 from .common import parse_json, read_bytes
 

@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..display import printable
-from ..errors import StackError
-from ..stack import Stack
+from ..model.display import printable
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .common import (
     INIT_LAYER,
     SEP,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import posixpath
 
-from ..errors import StackError
-from ..stack import Stack
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .common import SEP, container_label, id_list, no_such_tag, short_ref
 from .containerd import Found, container_stack, image_stack, match_image
 from .ctrd import META_DB, SNAPSHOTTER, ContainerdRoot

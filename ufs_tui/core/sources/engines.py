@@ -22,7 +22,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import StackError
+from ..model.errors import StackError
 from .common import parse_json, parse_toml, read_bytes
 from .daemon import DockerInfo, docker_info
 from .host import Host, engine_pids, engine_processes, flag_value, open_files

@@ -18,7 +18,7 @@ import os
 import posixpath
 from dataclasses import dataclass
 
-from ..errors import StackError
+from ..model.errors import StackError
 
 _MAX_LINKS = 40
 UNIX_TABLE_LIMIT = 64 << 20  # /proc/PID/net/unix: a line per Unix socket of its network namespace

@@ -19,9 +19,9 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..display import printable
-from ..errors import StackError
-from ..stack import Stack
+from ..model.display import printable
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .common import container_label, parse_json, read_bytes
 from .containerd import Found, container_stack, roots
 from .engines import Where, storage_root

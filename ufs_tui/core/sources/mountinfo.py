@@ -19,8 +19,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import StackError
-from ..stack import Stack, parse_lowerdir
+from ..model.errors import StackError
+from ..model.stack import Stack, parse_lowerdir
 from .host import Host
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -52,7 +52,7 @@ class OverlayMount:
         """The stack of this mount (layers as the kernel was given them)."""
         if not self.lowers:
             raise StackError(self.target, "overlay mount without lower layers")
-        from ..kernel_defaults import in_effect
+        from ..model.kernel_defaults import in_effect
 
         opts = in_effect(self.options)  # what changes the view, with this kernel's defaults
         return Stack.build(
@@ -65,7 +65,7 @@ class OverlayMount:
 
 
 def _lowerdir_string(lowers: tuple[str, ...], data: tuple[str, ...]) -> str:
-    from ..stack import escape_layer_path
+    from ..model.stack import escape_layer_path
 
     return ":".join(escape_layer_path(p) for p in lowers) + "".join("::" + escape_layer_path(p) for p in data)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import posixpath
 
-from ..display import printable
-from ..errors import StackError
-from ..stack import Stack
+from ..model.display import printable
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .common import container_label
 from .containerd import Found, container_stack, roots, split_namespace
 from .ctrd import SNAPSHOTTER

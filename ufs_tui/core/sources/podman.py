@@ -15,8 +15,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import StackError
-from ..stack import Stack
+from ..model.errors import StackError
+from ..model.stack import Stack
 from .common import (
     SEP,
     check_root,

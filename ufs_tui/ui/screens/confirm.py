@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
-from ...core.display import printable
+from ...core.model.display import printable
 from ..bindings import DIALOG_KEYS, screen_bindings
 
 

@@ -19,10 +19,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static, Tree
 
 from ...core.details import Details
-from ...core.display import printable
 from ...core.explorer import Explorer, ViewFilter
+from ...core.model.display import printable
+from ...core.model.stack import Layer, Stack
 from ...core.panes import Item
-from ...core.stack import Layer, Stack
 from ..bindings import explorer_bindings
 from ..details_follow import DetailsFollower, DetailsReady
 from ..flows import FlowOutcome, LayerFlows, MountFlows, MountState

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from ...core import status as S
+from ...core.model import status as S
 from ..widgets.labels import glyph, status_style
 
 

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static, Tree
 
-from ...core import status as S
+from ...core.model import status as S
 from ..bindings import DIALOG_KEYS, EDITOR_KEYS, KEYS, key_display
 from ..widgets.keyed_list import KeyedOptionList
 from ..widgets.labels import glyph, status_style

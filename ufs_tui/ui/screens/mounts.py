@@ -21,11 +21,11 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...core.display import plural, printable
-from ...core.errors import StackError
+from ...core.model.display import plural, printable
+from ...core.model.errors import StackError
+from ...core.model.stack import Stack
 from ...core.sources import OverlayMount, host_mounts, list_overlay_mounts, open_mount, open_source, where_from
 from ...core.sources.catalog import Entry, gather
-from ...core.stack import Stack
 from ..messages import post
 from ..widgets.keyed_list import KeyedOptionList
 

@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from ...core.display import printable
+from ...core.model.display import printable
 from ..messages import post
 
 Searcher = Callable[[str, Callable[[], bool], Callable[[list[str]], None]], int]

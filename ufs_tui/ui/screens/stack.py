@@ -2,7 +2,7 @@
 
 Nothing is mounted or written by editing. Two actions write, each only after a confirmation that names
 the dir: creating a missing dir (upper, work, a lower) and creating a new empty layer dir. Every edit
-re-runs the one mount preflight (:func:`~ufs_tui.core.mount.preflight`, asked by the CLI too): a work dir on
+re-runs the one mount preflight (:func:`~ufs_tui.core.mounting.mount.preflight`, asked by the CLI too): a work dir on
 another filesystem than the upper, an upper without work, overlapping layers, conflicting options...
 are said here before the kernel says them (✗), and what would mount but then fail (⚠: renamed dirs
 whose redirect the mount will not follow). Ctrl+S applies: the app shows the edited stack at once; while
@@ -26,12 +26,12 @@ from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...core.display import printable
-from ...core.errors import UfsError
-from ...core.layers_ops import create_layer, fresh_sibling
-from ...core.mount import BACKENDS, MountHandle, mount_options, preflight, resolve_backend, runtime_dir
-from ...core.mount_errors import KNOWN_OPTIONS, Problem, mount_warnings, parse_option
-from ...core.stack import Stack
+from ...core.model.display import printable
+from ...core.model.errors import UfsError
+from ...core.model.stack import Stack
+from ...core.mounting.layers_ops import create_layer, fresh_sibling
+from ...core.mounting.mount import BACKENDS, MountHandle, mount_options, preflight, resolve_backend, runtime_dir
+from ...core.mounting.preflight import KNOWN_OPTIONS, Problem, mount_warnings, parse_option
 from ...core.stack_edit import OPTION_CYCLE, StackDraft
 from ..bindings import EDITOR_KEYS, key_display, screen_bindings
 from ..widgets.keyed_list import KeyedOptionList

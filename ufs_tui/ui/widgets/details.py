@@ -20,11 +20,11 @@ from textual.containers import VerticalScroll
 from textual.scrollbar import ScrollBar
 from textual.widgets import Static
 
-from ...core.content import hexdump
 from ...core.details import Details
-from ...core.display import human_size, printable
+from ...core.model.content import hexdump
+from ...core.model.display import human_size, printable
+from ...core.model.stack import Layer
 from ...core.sources.common import parse_label
-from ...core.stack import Layer
 from .labels import glyph, status_style
 from .scrollbar import fast_vertical_scrollbar
 

@@ -15,7 +15,7 @@ from textual.scrollbar import ScrollBar
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ...core import status as S
+from ...core.model import status as S
 from ...core.panes import Item
 from .. import textual_internals as ti
 from ..heap import rows_added

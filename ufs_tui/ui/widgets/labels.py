@@ -10,9 +10,9 @@ import os
 from rich.style import Style
 from rich.text import Text
 
-from ...core import status as S
-from ...core.display import printable
 from ...core.kernel_check import KERNEL_DIFFERS
+from ...core.model import status as S
+from ...core.model.display import printable
 from ...core.panes import Item
 
 # Not a status of the model: a Merged-pane row where the mounted kernel disagrees with the model.

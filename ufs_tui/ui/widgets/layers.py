@@ -20,11 +20,11 @@ from textual.css.query import NoMatches
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ...core import status as S
-from ...core.display import human_size, printable
-from ...core.layerstats import LayerCounts, layer_counts, stack_to_json
+from ...core.model import status as S
+from ...core.model.display import human_size, printable
+from ...core.model.stack import Layer, Stack
+from ...core.reports.layerstats import LayerCounts, layer_counts, stack_to_json
 from ...core.sources.common import parse_label
-from ...core.stack import Layer, Stack
 from .details import DetailsPanel, render_layer
 from .keyed_list import KeyedOptionList
 from .labels import glyph
@@ -131,7 +131,7 @@ class LayerList(KeyedOptionList):
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "ufs_tui.core.layerstats",
+            "ufs_tui.core.reports.layerstats",
             *names,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ...core import status as S
-from ...core.merge import join, normpath
+from ...core.model import status as S
+from ...core.model.merge import join, normpath
 from ...core.panes import Item
 from ...core.watch import Changes
 from .. import textual_internals as ti

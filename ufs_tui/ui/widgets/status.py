@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from ...core.display import plural, printable
+from ...core.model.display import plural, printable
 
 
 @dataclass(frozen=True)

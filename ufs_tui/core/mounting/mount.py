@@ -43,9 +43,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import UfsError
-from .libc import libc as load_libc
-from .mount_errors import (
+from ..model.errors import UfsError
+from ..model.libc import libc as load_libc
+from ..model.stack import Stack, escape_layer_path, parse_lowerdir
+from .preflight import (
     BUSY,
     IN_USE,
     NOT_EMPTY,
@@ -59,10 +60,9 @@ from .mount_errors import (
     one_line,
     parse_option,
 )
-from .stack import Stack, escape_layer_path, parse_lowerdir
 
 if TYPE_CHECKING:
-    from .sources.mountinfo import OverlayMount
+    from ..sources.mountinfo import OverlayMount
 
 Backend = Literal["kernel", "userns", "fuse"]
 BACKENDS: tuple[str, ...] = ("kernel", "userns", "fuse")
@@ -307,7 +307,7 @@ def kernel_umount(target: str, lazy: bool = False) -> None:
 
 def mount_points() -> set[str]:
     """Mount points of this process's mount namespace (from /proc/self/mountinfo, unescaped)."""
-    from .sources.mountinfo import unescape_octal
+    from ..sources.mountinfo import unescape_octal
 
     out: set[str] = set()
     try:
@@ -327,7 +327,7 @@ def is_mount_point(path: str) -> bool:
 
 def fstype_at(path: str) -> str | None:
     """The filesystem type of the topmost mount exactly at ``path`` (e.g. ``overlay``), or None."""
-    from .sources.mountinfo import unescape_octal
+    from ..sources.mountinfo import unescape_octal
 
     real = os.path.realpath(path)
     found: str | None = None
@@ -610,7 +610,7 @@ class MountUser:
     def container(self) -> tuple[str, str] | None:
         """(engine, name) of the engine's container whose root file system this mount is, when that can be told:
         the engine's records are read, so only for the mount a problem is about."""
-        from .sources import attribute
+        from ..sources import attribute
 
         m = attribute(self.mount) if self.mount is not None else None
         if m is None or not m.container:
@@ -621,7 +621,7 @@ class MountUser:
 def _mount_users(runtime: str | None, replacing: MountHandle | None) -> list[MountUser]:
     """Every overlay mount with an upper: /proc/self/mountinfo, and this user's record (userns and fuse mounts do
     not show their dirs in this namespace's mountinfo)."""
-    from .sources.mountinfo import read_mountinfo
+    from ..sources.mountinfo import read_mountinfo
 
     users: list[MountUser] = []
     skip = {replacing.target} if replacing is not None and replacing.backend != "userns" else set()
@@ -903,7 +903,7 @@ class MountManager:
         req = {"params": mount_params(h.stack, h.options), "target": h.target, "detach": h.detached}
         pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, PYTHONPATH=pkg_parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        code = "import sys; from ufs_tui.core.mount import _helper_main; sys.exit(_helper_main())"
+        code = "import sys; from ufs_tui.core.mounting.mount import _helper_main; sys.exit(_helper_main())"
         argv = ["unshare", "-rm", _python(), "-c", code, json.dumps(req)]
         try:
             proc = subprocess.Popen(

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from . import status as S
-from .merge import Entry, Hidden, OverlayView
-from .panes import own_stack
-from .stack import Layer, Stack
+from ..model import status as S
+from ..model.merge import Entry, Hidden, OverlayView
+from ..model.stack import Layer, Stack
+from ..panes import own_stack
 
 
 @dataclass
@@ -77,7 +77,7 @@ def stack_from_json(text: str) -> Stack:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ufs_tui.core.layerstats [LAYER...] < stack.json``: one JSON line of counts per layer.
+    """``python -m ufs_tui.core.reports.layerstats [LAYER...] < stack.json``: one JSON line of counts per layer.
 
     The UI runs this in a child process, so counting a big stack never competes with the UI for the GIL.
     """

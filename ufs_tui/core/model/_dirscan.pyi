@@ -1,4 +1,4 @@
-# The C extension's signatures (ufs_tui/core/_dirscan.c); the contract is in dirscan.py.
+# The C extension's signatures (ufs_tui/core/model/_dirscan.c); the contract is in dirscan.py.
 from collections.abc import Sequence, Set
 
 def read_dirs(paths: Sequence[str], types: bool = True, /) -> list[dict[str, int] | OSError]: ...

@@ -27,12 +27,12 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import status as S
-from .errors import UfsError
-from .merge import Entry, OverlayView
+from ..model import status as S
+from ..model.errors import UfsError
+from ..model.merge import Entry, OverlayView
+from ..model.stack import Stack
+from ..sources.engines import engine_storage
 from .mount import mounted_with
-from .sources.engines import engine_storage
-from .stack import Stack
 
 if TYPE_CHECKING:
     from .mount import MountHandle, MountManager
@@ -398,7 +398,7 @@ def commit_remount(plan: Plan, manager: MountManager, handle: MountHandle, tries
     """Commit a stack that ``manager`` has mounted: the new stack is checked first (nothing is created or
     unmounted when it would not mount), then the old one is unmounted, the new dirs created and the new
     stack mounted at the same target with the same backend and options. Failures raise
-    :class:`~ufs_tui.core.mount.RemountError`, which says what is mounted afterwards (the old stack again
+    :class:`~ufs_tui.core.mounting.mount.RemountError`, which says what is mounted afterwards (the old stack again
     when the new one fails; the new dirs stay if they were made: they are empty). ``tries``: how often a
     busy mount is tried (see :meth:`MountManager.remount`)."""
     assert plan.action == "commit"

@@ -157,7 +157,7 @@ _DT_BY_FMT = {
 def _pick() -> tuple[str, ReadDirs, MarkedFiles, StatFiles]:
     if os.environ.get("UFS_TUI_PURE_PYTHON") != "1":
         try:
-            from ufs_tui.core import _dirscan
+            from . import _dirscan
         except ImportError:
             pass
         else:

@@ -48,11 +48,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from . import status as S
-from .errors import StackError
-from .markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
-from .merge import Entry, OverlayView, join
-from .stack import Layer, Stack
+from ..model import status as S
+from ..model.errors import StackError
+from ..model.markers import KIND_BY_FMT, WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
+from ..model.merge import Entry, OverlayView, join
+from ..model.stack import Layer, Stack
 
 
 @dataclass(frozen=True)

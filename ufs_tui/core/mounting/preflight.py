@@ -23,8 +23,8 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from .errors import UfsError
-from .stack import Stack
+from ..model.errors import UfsError
+from ..model.stack import Stack
 
 OVERLAYFS_MAGIC = 0x794C7630
 MAX_LOWERS = 500
@@ -189,7 +189,7 @@ def option_problems(options: Iterable[str], backend: str = "kernel") -> list[Pro
 def engine_storage_problems(stack: Stack) -> list[Problem]:
     """The upper or work dir in an engine's own storage, which ufs-tui never writes to (a mount writes to its
     work dir at once, and to its upper on every change): kind ENGINE_STORAGE, mount it read-only instead."""
-    from .sources.engines import engine_storage
+    from ..sources.engines import engine_storage
 
     out: list[Problem] = []
     for what, path in (("upper", stack.upper.path if stack.upper else None), ("work dir", stack.work)):
@@ -382,8 +382,8 @@ def refused_redirects(stack: Stack, options: Sequence[str] = (), limit: int = RE
     never looked up). At most ``limit`` dirs are looked at; a last entry ``"…"`` says the search stopped."""
     if redirects_followed(stack, options):
         return []
-    from . import status as S
-    from .merge import OverlayView
+    from ..model import status as S
+    from ..model.merge import OverlayView
 
     ns = "user" if "userxattr" in options else stack.xattr_ns
     layers = ([stack.upper] if stack.upper is not None else []) + list(stack.lowers[:-1])
@@ -462,7 +462,7 @@ def fs_type(path: str) -> int | None:
     """statfs(2) f_type of the filesystem holding ``path``, or None when it cannot be read."""
     import ctypes  # here, not at the top: most commands never need it (start-up time)
 
-    from .libc import libc as load_libc
+    from ..model.libc import libc as load_libc
 
     libc = load_libc()
     if libc is None:

@@ -30,8 +30,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .errors import StackError
-from .merge import Entry, OverlayView, Source
+from ..model.errors import StackError
+from ..model.merge import Entry, OverlayView, Source
 
 Line = Callable[[str, Entry], str]  # (merged path, entry) -> its output line, newline included
 Write = Callable[[bytes], object]

@@ -1,6 +1,6 @@
 /* _dirscan: the system-call loops of a layer dir scan, in C.
  *
- * Optional: ufs_tui/core/dirscan.py holds the same three functions in Python (py_*) and uses them when
+ * Optional: ufs_tui/core/model/dirscan.py holds the same three functions in Python (py_*) and uses them when
  * this module is not built; its docstrings are the contract, and tests/core/test_dirscan.py checks
  * that both give the same answers. It only reads: readdir, fstatat, listxattr, readlink; it opens
  * nothing but dirs (O_PATH for the *at calls).

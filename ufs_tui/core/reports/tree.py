@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterable
 from typing import TextIO
 
-from . import status as S
+from ..model import status as S
+from ..model.display import b64, is_valid_utf8, printable
+from ..model.markers import Node, probe
+from ..model.merge import Entry, Hidden, OverlayView
 from .diff import Change
-from .display import b64, is_valid_utf8, printable
-from .markers import Node, probe
-from .merge import Entry, Hidden, OverlayView
 
 _enc = json.encoder.encode_basestring_ascii
 
