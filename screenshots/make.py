@@ -24,10 +24,11 @@ from textual.pilot import Pilot  # noqa: E402
 
 from ufs_tui.core.demo import Demo, build_demo  # noqa: E402
 from ufs_tui.core.model.stack import Stack  # noqa: E402
-from ufs_tui.core.mounting.mount import runtime_dir  # noqa: E402
+from ufs_tui.core.mounting.record import runtime_dir  # noqa: E402
 from ufs_tui.ui.app import UfsApp, make_app  # noqa: E402
 from ufs_tui.ui.pilot import goto, settle, settle_counts, wait_until  # noqa: E402
 from ufs_tui.ui.screens.search import SearchScreen  # noqa: E402
+from ufs_tui.ui.screens.waste import WasteScreen  # noqa: E402
 
 Steps = Callable[[UfsApp, Pilot[int]], Awaitable[None]]
 
@@ -61,6 +62,27 @@ async def changes(app: UfsApp, pilot: Pilot[int]) -> None:
     await goto(pilot, app.pane_tree("merged"), "/c")
 
 
+async def waste(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("w")
+    screen = app.screen
+    assert isinstance(screen, WasteScreen)
+    await wait_until(pilot, lambda: screen.report is not None, "the waste worker")
+    await pilot.press("g")
+
+
+async def layer_changes(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("v")
+    await settle(pilot)
+    await goto(pilot, app.pane_tree("lower"), "/shadow.txt")
+
+
+async def every_layer(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("slash", *"gone", "ctrl+l")
+    screen = app.screen
+    assert isinstance(screen, SearchScreen)
+    await wait_until(pilot, lambda: screen.done and screen.every_layer, "every layer's copies")
+
+
 async def editor(app: UfsApp, pilot: Pilot[int]) -> None:
     await pilot.press("e")
     await settle(pilot)
@@ -88,6 +110,9 @@ VIEWS: dict[str, tuple[tuple[int, int], str, Steps, str]] = {
     "lower1": ((160, 45), "textual-dark", lower1, "the bottom layer in the Lower pane"),
     "changes-only": ((160, 45), "textual-dark", changes, "changes only, like docker diff"),
     "search": ((160, 45), "textual-dark", search, "incremental search"),
+    "every-layer": ((160, 45), "textual-dark", every_layer, "search every layer's copies: a deleted file found"),
+    "waste": ((160, 45), "textual-dark", waste, "wasted space, grouped by the layer that caused it"),
+    "layer-changes": ((160, 45), "textual-dark", layer_changes, "the Lower pane: what lower:0 changes (v)"),
     "legend": ((100, 36), "textual-dark", at("/a", "merged", "l"), "the legend"),
     "help": ((100, 45), "textual-dark", at("/a", "merged", "question_mark"), "every key"),
     "editor": ((160, 45), "textual-dark", editor, "the stack editor"),

@@ -23,6 +23,13 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees no user config file (``$XDG_CONFIG_HOME/ufs-tui/config.toml``) unless it makes one: a
+    developer's own config must not change what a test sees. Child processes inherit it."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def root_mount() -> None:
     """Use in tests that mount overlays as root."""

@@ -14,7 +14,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from .commands.options import add_stack_options, engine_opts, stack_from_args
+from .commands.options import (
+    add_stack_options,
+    add_theme_option,
+    apply_config,
+    engine_opts,
+    stack_from_args,
+    user_config,
+    warn_config,
+)
+from .core.config import Config
 from .core.model.errors import UfsError
 from .core.model.stack import Stack
 
@@ -24,6 +33,9 @@ PROG = "ufs-tui"
 COMMAND_MODULES: tuple[str, ...] = (
     "ufs_tui.commands.tree",
     "ufs_tui.commands.diff",
+    "ufs_tui.commands.cp",
+    "ufs_tui.commands.compare",
+    "ufs_tui.commands.du",
     "ufs_tui.commands.demo",
     "ufs_tui.commands.ps",
     "ufs_tui.commands.mounts",
@@ -31,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ufs_tui.commands.umount",
     "ufs_tui.commands.commit",
     "ufs_tui.commands.squash",
+    "ufs_tui.commands.ci",
 )
 
 DESCRIPTION = """\
@@ -47,6 +60,10 @@ open the explorer UI:
 commands (read only unless named otherwise):
   tree     print the merged tree (text or JSON lines), without mounting
   diff     print a layer's changes: the upper's, an image's top layer's (text, json, or as 'docker diff')
+  du       sizes and wasted space per layer or per dir, each wasted byte said in words
+  ci       a CI gate on wasted space with dive's rules (exit 1 when a rule fails)
+  compare  compare any two sources or layers (A/C/D, and the content diff of a changed file)
+  cp       extract any version of a file or dir (a layer's, a deleted one too) (writes: to DEST only)
   ps       list every container and image of every engine on this host, and how to open each
   mounts   list the overlay mounts on this host and who owns them
   mount    mount a stack (writes: creates the mount; kernel, user namespace or fuse-overlayfs)
@@ -88,8 +105,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         parser.print_help(out)
         return 0
     args = parser.parse_args(argv)
+    config = user_config()
+    apply_config(args, config)
     try:
-        return _dispatch(args, out)
+        return _dispatch(args, out, config)
     except UfsError as e:
         _error(e)
         return 2
@@ -110,13 +129,22 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
 _OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
-def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
+def _dispatch(args: argparse.Namespace, out: TextIO, config: Config) -> int:
     for module in _command_modules():
         if args.command == module.NAME:
             if getattr(module, "OPENS_UI", False):
-                return int(module.run(args, out, _run_ui))
+                return int(module.run(args, out, _ui_factory(getattr(args, "theme", None), config)))
             return int(module.run(args, out))
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def _ui_factory(theme: str | None, config: Config) -> Callable[..., int]:
+    """The UI factory a command that opens the explorer is given (``OpenUI``), with ``--theme`` and the config."""
+
+    def open_ui(stack: Stack, notes: list[str] | None = None, *, on_exit: Callable[[], None] | None = None) -> int:
+        return _run_ui(stack, notes, on_exit=on_exit, theme=theme, config=config)
+
+    return open_ui
 
 
 def _error(e: Exception) -> None:
@@ -129,7 +157,10 @@ def _error(e: Exception) -> None:
 def _open_ui(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Open the explorer UI on a stack.")
     add_stack_options(parser, source=True)
+    add_theme_option(parser)
     args = parser.parse_args(argv)
+    config = user_config()
+    apply_config(args, config)
     try:
         stack = stack_from_args(args)
     except UfsError as e:
@@ -139,14 +170,15 @@ def _open_ui(argv: list[str]) -> int:
 
     mount_point = _overlay_mount_point(args.source)
     notes = [note] if (note := index_note(stack.work, stack.options)) else []
-    return _run_ui(stack, notes, mount_point=mount_point, engines=engine_opts(args), source=args.source or "")
+    return _run_ui(stack, notes, mount_point=mount_point, engines=engine_opts(args), source=args.source or "",
+                   theme=args.theme, config=config)  # fmt: skip
 
 
 def _overlay_mount_point(source: str | None) -> str | None:
     """SOURCE when it is an overlay mount point: the UI then reads the kernel's merged view there too."""
     if not source or not os.path.isdir(source):
         return None
-    from .core.mounting.mount import fstype_at
+    from .core.mounting.mount_table import fstype_at
 
     return os.path.realpath(source) if fstype_at(source) == "overlay" else None
 
@@ -158,9 +190,23 @@ def _run_ui(
     on_exit: Callable[[], None] | None = None,
     engines: dict[str, str | None] | None = None,
     source: str = "",
+    theme: str | None = None,
+    config: Config | None = None,
 ) -> int:
+    """The explorer on ``stack``, with the theme (``--theme`` wins over the config file's) and the keymap of
+    the user's config file."""
     from .ui.app import run_app
+    from .ui.config import for_ui
 
+    config, problems = for_ui(config or Config())
+    warn_config(problems)
     return run_app(
-        stack, notes=notes or [], mount_point=mount_point, on_exit=on_exit, engines=engines or {}, source=source
+        stack,
+        notes=notes or [],
+        keymap=config.keymap,
+        mount_point=mount_point,
+        on_exit=on_exit,
+        engines=engines or {},
+        source=source,
+        theme=theme or config.theme,
     )

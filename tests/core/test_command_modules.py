@@ -44,7 +44,9 @@ def test_every_command_is_a_module_the_cli_lists() -> None:
     listed = set(cli.COMMAND_MODULES)
     assert listed == {f"{PACKAGE}.{name}" for name in _modules() if name not in SHARED}
     parser_commands = {m.NAME for m in cli._command_modules()}
-    assert parser_commands == {"tree", "diff", "demo", "ps", "mounts", "mount", "umount", "commit", "squash"}
+    assert parser_commands == {
+        *("tree", "diff", "du", "ci", "compare", "cp", "demo", "ps", "mounts", "mount", "umount", "commit", "squash")
+    }
 
 
 def test_the_scan_sees_every_spelling_of_importing_the_cli() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ufs_tui.core.model.stack import Layer, Stack
 from ufs_tui.core.mounting.layers_ops import plan_commit, plan_squash
-from ufs_tui.core.mounting.mount import MountHandle
+from ufs_tui.core.mounting.record import MountHandle
 from ufs_tui.core.reports.layerstats import stack_from_json, stack_to_json
 
 

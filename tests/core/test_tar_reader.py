@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -133,3 +134,17 @@ def test_broken_header_falls_back_and_reports(tmp_path: os.PathLike[str]) -> Non
         facts(A._fast_members, path)
     with pytest.raises(A.StackError, match="cannot read layer tar"):
         A.TarLayerFS(path, A.Blob(path, 0, os.path.getsize(path)))
+
+
+def test_a_fifo_given_as_an_archive_is_refused_not_waited_on(tmp_path: os.PathLike[str]) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: the CLI must say what it is instead of hanging."""
+    fifo = os.path.join(str(tmp_path), "image.tar")
+    os.mkfifo(fifo)
+    r = subprocess.run(
+        [sys.executable, "-m", "ufs_tui", "tree", fifo],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2 and "not an image archive: a FIFO" in r.stderr, r.stderr

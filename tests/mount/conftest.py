@@ -14,7 +14,8 @@ import pytest
 
 from tests import nobody
 from tests.conftest import need
-from ufs_tui.core.mounting.mount import _start_time, _wait_gone, recorded
+from ufs_tui.core.mounting.record import recorded
+from ufs_tui.core.mounting.userns import _start_time, _wait_gone
 
 
 @dataclass(frozen=True)

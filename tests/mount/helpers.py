@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 
 from tests import nobody
-from ufs_tui.core.mounting.mount import mount_points, unmount_mine
+from ufs_tui.core.mounting.mount_table import mount_points
+from ufs_tui.core.mounting.unmount import unmount_mine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -13,11 +13,15 @@ import pytest
 from tests import nobody
 from tests.mount.helpers import ROOT, cli, env_for, scratch
 from ufs_tui.core.model.stack import Stack
-from ufs_tui.core.mounting.mount import _wait_gone, managed_mounts, mount_points, recorded
+from ufs_tui.core.mounting.mount_table import mount_points
+from ufs_tui.core.mounting.record import recorded
+from ufs_tui.core.mounting.signals import managed_mounts
+from ufs_tui.core.mounting.userns import _wait_gone
 
 HOLDER = """
 import signal, sys
-from ufs_tui.core.mounting.mount import MountManager, install_signal_cleanup
+from ufs_tui.core.mounting.mount import MountManager
+from ufs_tui.core.mounting.signals import install_signal_cleanup
 from ufs_tui.core.model.stack import Stack
 lower, upper, work, target, backend = sys.argv[1:6]
 manager = MountManager()

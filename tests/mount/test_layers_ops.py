@@ -14,7 +14,7 @@ from tests.mount.helpers import cli, make_tree, rmtree, run_sh, scratch, snapsho
 from tests.overlay import kernel_tree, mounted
 from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.mounting.layers_ops import plan_squash, squash
-from ufs_tui.core.mounting.mount import mount_points
+from ufs_tui.core.mounting.mount_table import mount_points
 
 
 @pytest.fixture

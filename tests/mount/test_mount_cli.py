@@ -23,7 +23,10 @@ from tests.overlay import kernel_tree, model_tree
 from ufs_tui.core.model import status as S
 from ufs_tui.core.model.merge import OverlayView
 from ufs_tui.core.model.stack import Stack
-from ufs_tui.core.mounting.mount import mount_points, option_string, recorded, unmount_mine
+from ufs_tui.core.mounting.mount_table import mount_points
+from ufs_tui.core.mounting.options import option_string
+from ufs_tui.core.mounting.record import recorded
+from ufs_tui.core.mounting.unmount import unmount_mine
 
 
 @pytest.fixture

@@ -22,8 +22,10 @@ import pytest
 from tests.conftest import need
 from tests.mount.helpers import assert_not_mounted, cli, make_tree, scratch
 from tests.overlay import mount_overlay, umount
-from ufs_tui.core.mounting.mount import KernelMountError, kernel_mount, mount_points, recorded
+from ufs_tui.core.mounting.mount_table import mount_points
 from ufs_tui.core.mounting.preflight import explain
+from ufs_tui.core.mounting.record import recorded
+from ufs_tui.core.mounting.syscalls import KernelMountError, kernel_mount
 
 
 @dataclass

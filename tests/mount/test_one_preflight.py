@@ -18,7 +18,8 @@ import pytest
 from tests.mount.helpers import scratch
 from tests.overlay import mounted
 from ufs_tui.core.model.stack import Stack
-from ufs_tui.core.mounting.mount import MountManager, fstype_at, is_mount_point, mount_points, preflight, unmount_busy
+from ufs_tui.core.mounting.mount import MountManager, preflight, unmount_busy
+from ufs_tui.core.mounting.mount_table import fstype_at, is_mount_point, mount_points
 from ufs_tui.core.mounting.preflight import BUSY, OPTION_CONFLICT, MountError
 
 REFUSED = ["metacopy=on", "redirect_dir=follow"]

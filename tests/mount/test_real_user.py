@@ -11,7 +11,8 @@ import subprocess
 
 from tests.mount.conftest import User
 from tests.mount.helpers import make_tree
-from ufs_tui.core.mounting.mount import _start_time, _wait_gone, recorded
+from ufs_tui.core.mounting.record import recorded
+from ufs_tui.core.mounting.userns import _start_time, _wait_gone
 
 
 def test_userns_mount_write_and_umount_as_a_new_user(userns_mount: None, throwaway_user: User) -> None:

@@ -15,7 +15,9 @@ from tests.mount.helpers import make_tree, scratch
 from tests.overlay import mounted
 from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.mounting.layers_ops import commit_remount, plan_commit
-from ufs_tui.core.mounting.mount import MountManager, RemountError, mount_points, recorded
+from ufs_tui.core.mounting.mount import MountManager, RemountError
+from ufs_tui.core.mounting.mount_table import mount_points
+from ufs_tui.core.mounting.record import recorded
 from ufs_tui.core.sources.mountinfo import read_mountinfo
 
 

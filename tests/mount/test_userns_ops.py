@@ -17,7 +17,8 @@ from tests.mount.test_layers_ops import BASE, L0_OPS, L1_OPS
 from tests.overlay import kernel_tree
 from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.mounting.layers_ops import commit_remount, plan_commit
-from ufs_tui.core.mounting.mount import MountManager, recorded
+from ufs_tui.core.mounting.mount import MountManager
+from ufs_tui.core.mounting.record import recorded
 
 
 @pytest.fixture

@@ -400,3 +400,19 @@ async def test_an_image_archive_shows_contents_and_is_not_live(tmp_layers: str) 
         assert names(app.pane_tree("merged")) == ["a", "b", "c"]
         assert app.pane_tree("merged").nodes["/b"].data.status == S.WHITED_OUT
         assert "changes only (lower:0's)" in text_of(app.query_one("#status"), width=300)
+
+
+async def test_a_pane_without_the_path_puts_its_cursor_where_the_name_would_be(demo: Demo) -> None:
+    """The Lower pane on /f (whited out above): the Merged pane, which has no /f, rests on the row /f would
+    follow (/etc), wherever its cursor was before: not on a row the keys happened to pass."""
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        merged = app.pane_tree("merged")
+        await goto(pilot, app.pane_tree("lower"), "/f")
+        assert merged.cursor_path() == "/etc"
+        for start in ("/a", "/shadow.txt"):  # wherever it was
+            await goto(pilot, merged, start)
+            merged.reveal("/f")
+            await settle(pilot)
+            assert merged.cursor_path() == "/etc", start

@@ -33,7 +33,10 @@ from tests.overlay import kernel_tree, model_tree, mounted
 from ufs_tui.core.kernel_check import KERNEL_DIFFERS
 from ufs_tui.core.model import status as S
 from ufs_tui.core.model.stack import Stack
-from ufs_tui.core.mounting.mount import _wait_gone, fstype_at, mount_points, recorded, unmount_mine
+from ufs_tui.core.mounting.mount_table import fstype_at, mount_points
+from ufs_tui.core.mounting.record import recorded
+from ufs_tui.core.mounting.unmount import unmount_mine
+from ufs_tui.core.mounting.userns import _wait_gone
 from ufs_tui.core.sources.mountinfo import read_mountinfo
 from ufs_tui.ui.app import UfsApp, make_app
 from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen

@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 
 from ufs_tui.core.demo import Demo, build_demo
 
-from .helpers import demo_app, goto, settle
+from .helpers import demo_app, goto, settle, wait_until
 
 
 @pytest.fixture
@@ -52,3 +52,16 @@ def test_lower_pane_whiteout(snap_compare: Any, kernel_demo: Demo) -> None:
 def test_legend(snap_compare: Any, kernel_demo: Demo) -> None:
     app = demo_app(kernel_demo, live=True)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_at("/a", then=("l",)))
+
+
+def test_waste_view(snap_compare: Any, kernel_demo: Demo) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("w")
+        screen: Any = pilot.app.screen
+        await wait_until(pilot, lambda: screen.report is not None, "the waste worker")
+        await pilot.press("g")
+        await settle(pilot)
+
+    app = demo_app(kernel_demo, live=True)
+    assert snap_compare(app, terminal_size=(120, 30), run_before=run_before)

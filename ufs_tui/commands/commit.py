@@ -35,7 +35,9 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from ..core.model.errors import UfsError
     from ..core.mounting.layers_ops import NeedsDestination, commit, plan_commit
-    from ..core.mounting.mount import MountManager, recorded, unmount_recorded
+    from ..core.mounting.mount import MountManager
+    from ..core.mounting.record import recorded
+    from ..core.mounting.unmount import unmount_recorded
 
     stack = stack_from_args(args)
     try:

@@ -7,6 +7,7 @@ import sys
 from typing import Any, TextIO
 
 from . import OpenUI
+from .options import add_theme_option
 
 NAME = "demo"
 OPENS_UI = True  # run() is given the UI factory of ufs_tui.cli
@@ -22,6 +23,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--print", action="store_true", help="print the demo's merged tree instead of opening the UI")
     p.add_argument("--format", choices=("text", "json"), default="text", help="with --print")
     p.add_argument("--all", action="store_true", help="with --print: include hidden things")
+    add_theme_option(p)
 
 
 def run(args: argparse.Namespace, out: TextIO, open_ui: OpenUI) -> int:

@@ -7,7 +7,8 @@ import sys
 from dataclasses import replace
 from typing import Any, TextIO
 
-from ..core.mounting.preflight import ENGINE_STORAGE, IN_USE, KNOWN_OPTIONS, NOT_EMPTY, MountError
+from ..core.mounting.options import KNOWN_OPTIONS
+from ..core.mounting.preflight import ENGINE_STORAGE, IN_USE, NOT_EMPTY, MountError
 from . import confirm, report_mount_error, report_problems, report_warnings, say
 from .options import add_stack_options, stack_from_args
 

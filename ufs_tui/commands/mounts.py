@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
 def _ours() -> dict[str, str]:
     """target -> backend of the mounts in this user's ufs-tui record."""
     from ..core.model.errors import UfsError
-    from ..core.mounting.mount import recorded
+    from ..core.mounting.record import recorded
 
     try:
         return {h.target: h.backend for h in recorded()}

@@ -1,13 +1,17 @@
 """The options every command that reads a stack shares, and the stack they name.
 
 The commands import this module; it imports none of them (nor ``ufs_tui.cli``), so a command never reaches
-back into the dispatcher.
+back into the dispatcher. The user's config file (:mod:`ufs_tui.core.config`) gives these options defaults
+(its ``[source]`` table): :func:`apply_config` fills in what the command line left unsaid.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterable
 
+from ..core.config import Config, load_config
 from ..core.model.errors import UfsError
 from ..core.model.stack import Stack
 
@@ -47,14 +51,9 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source:
         "(naively unpacked image layers, fuse-overlayfs uppers); the kernel itself ignores them",
     )
     if source:
-        g.add_argument(
-            "-o",
-            "--option",
-            dest="stack_options",
-            action="append",
-            default=[],
-            metavar="OPT[,OPT...]",
-            help="the mount options the stack is (or would be) mounted with, where they change what the kernel "
+        add_read_options(
+            g,
+            "the mount options the stack is (or would be) mounted with, where they change what the kernel "
             "shows: metacopy=off (a metacopy file then fails, EPERM), redirect_dir=nofollow (a redirect fails), "
             "userxattr; by default metacopy files and redirects are followed, as with metacopy=on,redirect_dir=on",
         )
@@ -64,6 +63,13 @@ def add_stack_options(p: argparse.ArgumentParser, required: bool = True, source:
             metavar="NAME[:TAG]",
             help="which image of an archive that holds several (a tag, an OCI ref name or an id prefix)",
         )
+
+
+def add_read_options(g: argparse._ArgumentGroup | argparse.ArgumentParser, help: str) -> None:
+    """``-o OPT[,OPT...]``: the mount options a stack is read with (into ``stack_options``)."""
+    g.add_argument(
+        "-o", "--option", dest="stack_options", action="append", default=[], metavar="OPT[,OPT...]", help=help
+    )
 
 
 def add_engine_options(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
@@ -125,3 +131,48 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
         xattr_ns=args.xattr_ns,
         options=tuple(options),
     )
+
+
+def add_theme_option(p: argparse.ArgumentParser) -> None:
+    """``--theme NAME``, where the explorer opens (it wins over ``theme`` in the config file)."""
+    p.add_argument(
+        "--theme",
+        metavar="NAME",
+        type=_theme,
+        help="the explorer's colour theme, e.g. textual-light, nord, ansi-dark (default: theme in the config file "
+        "~/.config/ufs-tui/config.toml, else textual-dark)",
+    )
+
+
+def _theme(name: str) -> str:
+    from ..ui.config import theme_names  # Textual: only imported when --theme is given
+
+    names = theme_names()
+    if name not in names:
+        raise argparse.ArgumentTypeError(f"unknown theme {name!r} (choose from {', '.join(names)})")
+    return name
+
+
+def user_config() -> Config:
+    """The user's config file, read now; each of its problems said on stderr (one line each)."""
+    config = load_config()
+    warn_config(config.problems)
+    return config
+
+
+def warn_config(problems: Iterable[str]) -> None:
+    from ..core.model.display import printable
+
+    for problem in problems:
+        print(f"ufs-tui: warning: {printable(problem)}", file=sys.stderr)
+
+
+def apply_config(args: argparse.Namespace, config: Config) -> None:
+    """The config's ``[source]`` defaults, for the options of ``args`` the command line did not give (a flag
+    given always wins; ``-o`` given replaces the config's ``options`` entirely)."""
+    src = config.source
+    for name in ("host_root", "docker_root", "containerd_root", "podman_root", "xattr_ns"):
+        if getattr(args, name, False) is None and getattr(src, name) is not None:
+            setattr(args, name, getattr(src, name))
+    if getattr(args, "stack_options", None) == [] and src.options:
+        args.stack_options = [",".join(src.options)]

@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.mounting.mount import unmount_mine, unmount_target
+    from ..core.mounting.unmount import unmount_mine, unmount_target
 
     if args.mine:
         done, problems = unmount_mine()

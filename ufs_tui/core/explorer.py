@@ -7,10 +7,8 @@ event loop calls only what takes the lock without waiting (``wait=False``).
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,18 +20,30 @@ from .model.errors import StackError
 from .model.merge import Entry, Hidden, OverlayView, join, normpath
 from .model.stack import Layer, Stack
 from .panes import Item, layer_item, layer_items, merged_item, merged_items, own_stack, where
+from .search import VersionHit, search_merged, search_versions
 from .watch import ChangeMapper, Changes
 
 __all__ = [
-    "KERNEL_DIFFERS", "MERGED", "CachedView", "Details", "Explorer", "KernelFacts", "PaneSource", "ViewFilter",
-    "disagreement", "kernel_facts",
+    "KERNEL_DIFFERS", "LAYER_VIEWS", "MERGED", "CachedView", "Details", "Explorer", "KernelFacts", "PaneSource",
+    "ViewFilter", "disagreement", "kernel_facts",
 ]  # fmt: skip
+
+
+# What the Lower pane shows of its layer: the layer as stored, coloured by what the layers above do to it;
+# what it changes over the layers under it (dive's "current layer"); or the merged view of it and the layers
+# under it (dive's "aggregated").
+LAYER_VIEWS = {
+    "fate": "as stored, by what the layers above do to it",
+    "changes": "what it changes over the layers under it",
+    "aggregated": "the merged view of it and the layers under it",
+}
 
 
 @dataclass(frozen=True)
 class ViewFilter:
     changes_only: bool = False
     statuses: frozenset[str] | None = None  # None: every status
+    layer_view: str = "fate"  # a LAYER_VIEWS key (a lower layer's pane)
 
     def keep(self, item: Item, merged: bool) -> bool:
         if item.expandable:
@@ -86,6 +96,7 @@ class Explorer:
         self.full: OverlayView = CachedView(stack)
         self.below = _below_changer(stack)
         self._own: dict[str, OverlayView] = {}
+        self._focused: dict[str, OverlayView] = {}
         self.mapper = ChangeMapper(stack, mount_point)
         self.kernel = KernelCheck(mount_point) if mount_point else None
 
@@ -101,6 +112,32 @@ class Explorer:
             view = self._own[layer.name] = CachedView(own_stack(self.stack, layer))
         return view
 
+    def focused(self, layer: Layer) -> tuple[OverlayView, Layer]:
+        """The view of lower ``layer`` as the upper over the layers under it, and ``layer`` as that view has it."""
+        view = self._focused.get(layer.name)
+        if view is None:
+            view = self._focused[layer.name] = CachedView(self.stack.focused(layer)[0])
+        assert view.stack.upper is not None
+        return view, view.stack.upper
+
+    def _layer_rows(self, layer: Layer, path: str, parent_status: str, mode: str) -> list[Item]:
+        """A layer pane's rows in dir ``path`` (``mode``: a :data:`LAYER_VIEWS` key; only a lower has the others)."""
+        if mode == "fate" or layer.role != "lower":
+            return layer_items(self.full, self.own(layer), layer, path, parent_status)
+        view, top = self.focused(layer)
+        if mode == "changes":
+            return layer_items(view, self.own(layer), top, path, parent_status)
+        return merged_items(view, path, False, None)
+
+    def _layer_row(self, layer: Layer, path: str, parent_status: str, mode: str) -> Item | None:
+        if mode == "fate" or layer.role != "lower":
+            return layer_item(self.full, self.own(layer), layer, path, parent_status)
+        view, top = self.focused(layer)
+        if mode == "changes":
+            return layer_item(view, self.own(layer), top, path, parent_status)
+        e = view.lookup(path)
+        return merged_item(e, path.rsplit("/", 1)[0] or "/") if e is not None else None
+
     def items(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> list[Item]:
         with self.lock:
             try:
@@ -109,7 +146,7 @@ class Explorer:
                     if self.kernel is not None:
                         got = self.kernel.check_dir(self.full, normpath(path), got)
                 else:
-                    got = layer_items(self.full, self.own(source), source, path, parent_status)
+                    got = self._layer_rows(source, path, parent_status, flt.layer_view)
             except StackError:
                 return []
         if not flt.active:
@@ -131,7 +168,7 @@ class Explorer:
                 if self.kernel is not None and path != "/":
                     got = self.kernel.check_one(self.full, path, got)
             else:
-                got = layer_item(self.full, self.own(source), source, path, parent_status)
+                got = self._layer_row(source, path, parent_status, flt.layer_view)
         if got is None or not flt.active:
             return got
         return got if flt.keep(got, source is None) else None
@@ -222,7 +259,8 @@ class Explorer:
             mp = self.mount_point
             everything = mp is not None and ChangeMapper.key(posixpath.normpath(mp)) in changes.touched
             touched = changes.touched
-            views = [self.full, *(v for v in self._own.values() if everything or _reads_any(v, touched))]
+            layered = (*self._own.values(), *self._focused.values())
+            views = [self.full, *(v for v in layered if everything or _reads_any(v, touched))]
             if self.below is not None and (everything or _reads_any(self.below, touched)):
                 views.append(self.below)
             for mdir, names in changes.dirs.items():
@@ -236,68 +274,22 @@ class Explorer:
             self.full = CachedView(self.stack)
             self.below = _below_changer(self.stack)
             self._own.clear()
+            self._focused.clear()
 
     def missing_roots(self) -> list[str]:
         """Layer roots (and the mount point) that are not directories now."""
         return [r for r in self.mapper.roots if not _is_dir(r)]
 
     # --------------------------------------------------------------- search
-    def search(
-        self,
-        query: str,
-        cancelled: Callable[[], bool],
-        found: Callable[[list[str]], None],
-        limit: int = 1000,
+    def search(self, query: str, cancelled: Callable[[], bool], found: Callable[[list[str]], None]) -> int:
+        """The merged tree's paths that match ``query`` (:func:`search_merged`), in batches to ``found``."""
+        return search_merged(self.full, self.lock, query, cancelled, found)
+
+    def search_versions(
+        self, query: str, cancelled: Callable[[], bool], found: Callable[[list[VersionHit]], None]
     ) -> int:
-        """Walk the merged tree breadth-first; report paths whose name (or path, if the query has '/')
-        matches, case-insensitively: as a substring, and also as a glob when the query has ``*?[`` (so a
-        name that holds ``[red]`` is found by typing it)."""
-        q = query.strip()
-        if not q:
-            return 0
-        match = _matcher(q)
-        queue = ["/"]
-        total = 0
-        batch: list[str] = []
-        last = time.monotonic()
-        while queue and total < limit:
-            d = queue.pop(0)
-            if cancelled():
-                return total
-            with self.lock:
-                try:
-                    entries = self.full.list_dir(d)
-                except StackError:
-                    continue
-            for e in entries:
-                p = join(d, e.name)
-                if match(e.name, p):
-                    batch.append(p)
-                    total += 1
-                    if total >= limit:
-                        break
-                if e.is_dir:
-                    queue.append(p)
-            if batch and (len(batch) >= 50 or time.monotonic() - last > 0.1):
-                found(batch)
-                batch = []
-                last = time.monotonic()
-        if batch:
-            found(batch)
-        return total
-
-
-def _matcher(q: str) -> Callable[[str, str], bool]:
-    """Whether a name (or, for a query with '/', a path) matches ``q``: a substring, or a glob with ``*?[``."""
-    glob = any(c in q for c in "*?[")
-    on_path = "/" in q
-    ql = q.lower()
-
-    def match(name: str, path: str) -> bool:
-        low = (path if on_path else name).lower()
-        return ql in low or (glob and fnmatch.fnmatchcase(low, ql))
-
-    return match
+        """Every layer's own copy of a matching name, with its fate (:func:`search_versions`)."""
+        return search_versions(self.full, self.lock, query, cancelled, found)
 
 
 def _reads_any(view: OverlayView, roots: set[str]) -> bool:

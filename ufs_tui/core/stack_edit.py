@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .model.stack import Stack, detect_xattr_ns
-from .mounting.preflight import parse_option
+from .mounting.options import parse_option
 
 # Options the editor offers, with the values each key cycles through (None: not given, the kernel's default).
 OPTION_CYCLE: dict[str, tuple[str | None, ...]] = {

@@ -11,17 +11,18 @@ import asyncio
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from textual.app import App
 
 from ..core.model.stack import Layer, Stack
-from ..core.mounting.mount import MountHandle
+from ..core.mounting.record import MountHandle
 from .bindings import app_bindings
 from .commands import UfsCommands
 from .flows import MountState
 from .hangup import HANGUP_GRACE, stdin_terminal, watch_hangup
 from .heap import freeze_heap, unfreeze_heap
+from .keymap import with_ids
 from .options import UiOptions
 from .screens.explorer import ExplorerScreen
 from .screens.help import HelpScreen, LegendScreen
@@ -36,10 +37,11 @@ SWITCH_INTERVAL = 0.001  # seconds: how soon a worker thread must hand the GIL b
 class UfsApp(App[int]):
     CSS_PATH = "ufs.tcss"
     TITLE = "ufs-tui"
-    BINDINGS = app_bindings()  # type: ignore[assignment]  # a list of Binding is what App wants
+    BINDINGS = with_ids(app_bindings(), "app")  # the same ids as the explorer's: one [keymap] line each
     COMMANDS = App.COMMANDS | {UfsCommands}
 
-    def __init__(self, stack: Stack, options: UiOptions | None = None) -> None:
+    def __init__(self, stack: Stack, options: UiOptions | None = None, keymap: Mapping[str, str] | None = None) -> None:
+        """``keymap``: binding id -> keys (the user's config file: ``[keymap]``; the ids: ufs_tui.ui.keymap)."""
         super().__init__()
         self.options = options or UiOptions()
         self.mounts = MountState()  # what the app mounted: undone on every way out (cleanup)
@@ -52,6 +54,8 @@ class UfsApp(App[int]):
         self._switch_interval = 0.005  # Python's default; the one found is kept on mount
         if self.options.theme:
             self.theme = self.options.theme
+        if keymap:
+            self.set_keymap(keymap)
 
     def get_default_screen(self) -> ExplorerScreen:
         self._main = ExplorerScreen(self._stack, self.options, self.mounts)
@@ -158,13 +162,16 @@ class UfsApp(App[int]):
         self.push_screen(LegendScreen())
 
 
-def make_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> UfsApp:
-    """The one factory: the CLI, tests and screenshots all build the app here."""
-    return UfsApp(stack, UiOptions(notes=tuple(notes), **options))  # type: ignore[arg-type]
+def make_app(
+    stack: Stack, notes: Sequence[str] = (), keymap: Mapping[str, str] | None = None, **options: object
+) -> UfsApp:
+    """The one factory: the CLI, tests and screenshots all build the app here (the user's config file is the
+    CLI's to read: it passes its theme and ``keymap``)."""
+    return UfsApp(stack, UiOptions(notes=tuple(notes), **options), keymap)  # type: ignore[arg-type]
 
 
-def run_app(stack: Stack, notes: Sequence[str] = (), **options: object) -> int:
-    app = make_app(stack, notes, **options)
+def run_app(stack: Stack, notes: Sequence[str] = (), keymap: Mapping[str, str] | None = None, **options: object) -> int:
+    app = make_app(stack, notes, keymap, **options)
     try:
         app.run()
     finally:

@@ -29,16 +29,10 @@ from ..core.mounting.layers_ops import (
     plan_squash,
 )
 from ..core.mounting.layers_ops import squash as squash_layers
-from ..core.mounting.mount import (
-    MountHandle,
-    MountManager,
-    RemountError,
-    mount_options,
-    resolve_backend,
-    target_problem,
-    unmount_busy,
-)
+from ..core.mounting.mount import MountManager, RemountError, resolve_backend, target_problem, unmount_busy
+from ..core.mounting.options import mount_options
 from ..core.mounting.preflight import ENGINE_STORAGE, NOT_EMPTY, MountError, Problem, one_line
+from ..core.mounting.record import MountHandle
 from ..core.sources.engines import engine_storage
 from .messages import post
 from .screens.confirm import CommitScreen, ConfirmScreen, MessageScreen, PromptScreen, SquashScreen, expand_path

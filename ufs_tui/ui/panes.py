@@ -81,6 +81,8 @@ class PaneSet:
             title = TITLES[pane]
             if pane != "merged":
                 title += f" · {src.name}" if src is not None else " · none"
+            if pane == "lower" and src is not None and src.role == "lower" and screen.flt.layer_view != "fate":
+                title += f" · {screen.flt.layer_view}"
             if pane == "merged" and screen.flt.active:
                 title += " · filtered"
             if pane == "merged" and screen.explorer.mount_point:

@@ -8,6 +8,7 @@ options. Nothing here reads file contents or writes anything.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -40,6 +41,10 @@ class LayerFS(Protocol):
     def read(self, path: str, n: int) -> bytes:
         """Up to ``n`` bytes of the regular file at ``path``."""
         ...
+
+
+# What Layer.name gives: ``upper``, ``lower:N``, ``data:N`` (N without leading zeros); as SOURCE@LAYER takes it.
+LAYER_NAME = re.compile(r"upper|(?:lower|data):(?:0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True)

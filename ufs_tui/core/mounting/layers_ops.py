@@ -32,10 +32,11 @@ from ..model.errors import UfsError
 from ..model.merge import Entry, OverlayView
 from ..model.stack import Stack
 from ..sources.engines import engine_storage
-from .mount import mounted_with
+from .in_use import mounted_with
 
 if TYPE_CHECKING:
-    from .mount import MountHandle, MountManager
+    from .mount import MountManager
+    from .record import MountHandle
 
 
 @dataclass(frozen=True)

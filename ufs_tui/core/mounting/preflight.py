@@ -11,7 +11,8 @@ on lookup). Nothing here writes anything.
 
 :func:`explain` turns what the kernel said about a failed mount (the mount
 API's error log, ``/dev/kmsg`` lines, the errno) into a :class:`Problem` with a
-fix. :class:`MountError` carries problems to the user.
+fix (:func:`mount_refused`: the :class:`MountError` that carries it to the user).
+Each problem callers act on has a code, its ``kind``, never its words.
 """
 
 from __future__ import annotations
@@ -25,21 +26,10 @@ from dataclasses import dataclass, replace
 
 from ..model.errors import UfsError
 from ..model.stack import Stack
+from .options import KNOWN_OPTIONS, parse_option
 
 OVERLAYFS_MAGIC = 0x794C7630
 MAX_LOWERS = 500
-
-# name -> allowed values (None: a flag without a value)
-KNOWN_OPTIONS: dict[str, tuple[str, ...] | None] = {
-    "redirect_dir": ("on", "off", "follow", "nofollow"),
-    "metacopy": ("on", "off"),
-    "index": ("on", "off"),
-    "userxattr": None,
-    "volatile": None,
-    "xino": ("on", "off", "auto"),
-    "nfs_export": ("on", "off"),
-    "uuid": ("on", "off", "auto", "null"),
-}
 
 
 @dataclass(frozen=True)
@@ -47,12 +37,13 @@ class Problem:
     """One reason a mount cannot work: ``subject`` (a path or option), what is wrong, and how to fix it.
     ``kind`` is the code callers act on, never the words: the problems a user may choose to override (IN_USE,
     NOT_EMPTY: the CLI's --force, a confirmation in the UI; ENGINE_STORAGE: mount read-only instead), an
-    unmount worth retrying (BUSY), options the kernel refuses together (OPTION_CONFLICT)."""
+    unmount worth retrying (BUSY), options the kernel refuses together (OPTION_CONFLICT), redirects a mount
+    will not follow (REDIRECT_REFUSED: a warning)."""
 
     subject: str
     what: str
     fix: str
-    kind: str = ""  # "" | IN_USE | NOT_EMPTY | ENGINE_STORAGE | BUSY | OPTION_CONFLICT
+    kind: str = ""  # "" | IN_USE | NOT_EMPTY | ENGINE_STORAGE | BUSY | OPTION_CONFLICT | REDIRECT_REFUSED
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.what} (fix: {self.fix})"
@@ -63,6 +54,7 @@ NOT_EMPTY = "not-empty"  # the target dir has entries that the mount would hide
 ENGINE_STORAGE = "engine-storage"  # the upper or work dir is an engine's: mount read-only instead
 BUSY = "busy"  # EBUSY on unmount: a program has a file open or its cwd inside (retrying may work)
 OPTION_CONFLICT = "option-conflict"  # mount options the kernel refuses together ("conflicting options")
+REDIRECT_REFUSED = "redirect-refused"  # a warning: it mounts, then renamed dirs fail to look up (nofollow: EPERM)
 
 
 class MountError(UfsError):
@@ -98,12 +90,6 @@ def one_line(text: str) -> str:
 
 
 # ------------------------------------------------------------------ options
-def parse_option(text: str) -> tuple[str, str | None]:
-    """``"metacopy=on"`` → ``("metacopy", "on")``; ``"volatile"`` → ``("volatile", None)``."""
-    name, sep, value = text.partition("=")
-    return name.strip(), (value.strip() if sep else None)
-
-
 def redirect_always_follow() -> bool:
     """The overlay module's ``redirect_always_follow`` (Y by default; read where the module says)."""
     try:
@@ -367,6 +353,9 @@ def _overlap_problems(stack: Stack) -> list[Problem]:
 
 # ------------------------------------------------------------------ warnings: it mounts, then fails
 REDIRECT_SCAN_LIMIT = 200_000  # dirs looked at for redirects before giving up (a warning, not a proof)
+# The model's code (``Entry.errno``, the kernel's) for a dir whose lookup fails because the mount does not follow
+# its redirect; on a dir it has no other cause (the other EPERM, a metacopy file with metacopy off, is a file).
+NOFOLLOW_ERRNO = "EPERM"
 
 
 def redirects_followed(stack: Stack, options: Iterable[str]) -> bool:
@@ -379,10 +368,11 @@ def refused_redirects(stack: Stack, options: Sequence[str] = (), limit: int = RE
     """Merged paths of the dirs whose lookup the kernel will refuse (EPERM) because their redirect is not
     followed with ``options``; [] when redirects are followed. Only layers whose redirects the kernel
     reads are searched (not the bottom lower), and each hit is confirmed with the model (a hidden dir is
-    never looked up). At most ``limit`` dirs are looked at; a last entry ``"…"`` says the search stopped."""
+    never looked up) by its code, :data:`NOFOLLOW_ERRNO` (a redirect that fails otherwise, e.g. an invalid
+    one: EINVAL, is not one the mount refuses to follow). At most ``limit`` dirs are looked at; a last entry
+    ``"…"`` says the search stopped."""
     if redirects_followed(stack, options):
         return []
-    from ..model import status as S
     from ..model.merge import OverlayView
 
     ns = "user" if "userxattr" in options else stack.xattr_ns
@@ -420,7 +410,7 @@ def refused_redirects(stack: Stack, options: Sequence[str] = (), limit: int = RE
             e = view.lookup(path)
         except (UfsError, OSError):
             continue
-        if e is not None and e.status == S.ERROR and "not followed" in (e.extra or {}).get("error", ""):
+        if e is not None and e.is_dir and e.errno == NOFOLLOW_ERRNO:
             out.append(path)
     return out + (["…"] if stopped else [])
 
@@ -453,6 +443,7 @@ def mount_warnings(
                     f"{len(shown)} renamed dir(s) hold a redirect this mount will not follow: {names}; looking "
                     "them up will fail with EPERM (the kernel says: refusing to follow redirect)",
                     fix,
+                    kind=REDIRECT_REFUSED,
                 )
             )
     return out
@@ -597,3 +588,8 @@ def explain(messages: Sequence[str], err: int | None = None, subject: str = "mou
         return Problem(subject, what + (f" (kernel: {text})" if text else ""), fix)
     text = "; ".join(clean_message(m) for m in messages) or (os.strerror(err) if err else "unknown error")
     return Problem(subject, f"the mount failed: {text}", "see the kernel log (dmesg) for more")
+
+
+def mount_refused(messages: Sequence[str], err: int | None) -> MountError:
+    """The kernel's refusal of a mount, for the user: the reason :func:`explain` finds, and what it said."""
+    return MountError([explain(messages, err)], "; ".join(clean_message(m) for m in messages))

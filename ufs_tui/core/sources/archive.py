@@ -455,6 +455,14 @@ class _Container:
             self.is_dir = True
             return
         self.is_dir = False
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise StackError(path, f"cannot be read: {e.strerror or e}") from None
+        if not stat.S_ISREG(st.st_mode):  # (opening a FIFO would wait for a writer)
+            kind = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device"}
+            what = kind.get(stat.S_IFMT(st.st_mode), "a block device")
+            raise StackError(path, f"not an image archive: {what}, not a file")
         self.unfinished = False  # the tar ends without its end marker: maybe cut short at a member boundary
         links: dict[str, str] = {}
         ended: list[tuple[int, tarfile.HeaderError]] = []

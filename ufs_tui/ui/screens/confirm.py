@@ -21,6 +21,7 @@ from textual.widgets import Input, Static
 
 from ...core.model.display import printable
 from ..bindings import DIALOG_KEYS, screen_bindings
+from ..keymap import with_ids
 
 
 def lines_text(lines: Sequence[str], style: str = "") -> Text:
@@ -72,7 +73,7 @@ class ConfirmScreen(ModalScreen[bool]):
     """Dismissed with True (y / Enter) or False (n / Esc). ``lines`` say what will happen, in full."""
 
     AUTO_FOCUS = "#confirm"
-    BINDINGS = screen_bindings(DIALOG_KEYS)
+    BINDINGS = with_ids(screen_bindings(DIALOG_KEYS), "dialog")
 
     def __init__(self, title: str, lines: Sequence[str], yes: str = "y: yes, do it", warn: bool = False) -> None:
         super().__init__()
@@ -100,7 +101,7 @@ class MessageScreen(ModalScreen[None]):
     """A plain message (e.g. why a mount cannot work and how to fix it); Enter or Esc closes it."""
 
     AUTO_FOCUS = "#message"
-    BINDINGS = screen_bindings(DIALOG_KEYS)
+    BINDINGS = with_ids(screen_bindings(DIALOG_KEYS), "dialog")
 
     def __init__(self, title: str, lines: Sequence[str]) -> None:
         super().__init__()
@@ -127,7 +128,10 @@ class PromptScreen(ModalScreen[str | None]):
 
     AUTO_FOCUS = "#prompt-input"
     # Enter also when the input has not got the focus yet (a key typed right after the prompt opened).
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "submit", "OK", show=False)]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
+        Binding("enter", "submit", "OK", show=False, id="prompt.submit"),
+    ]
 
     def __init__(
         self, title: str, lines: Sequence[str], value: str = "", placeholder: str = "", paths: bool = True
@@ -180,7 +184,7 @@ class FormScreen(ModalScreen[tuple[str, ...] | None]):
     every value (stripped); Esc gives None."""
 
     AUTO_FOCUS = "Input"  # the first one
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="form.cancel")]
 
     def __init__(self, title: str, lines: Sequence[str], fields: Sequence[Field]) -> None:
         super().__init__()

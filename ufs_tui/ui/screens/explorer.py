@@ -19,13 +19,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static, Tree
 
 from ...core.details import Details
-from ...core.explorer import Explorer, ViewFilter
+from ...core.explorer import LAYER_VIEWS, Explorer, ViewFilter
 from ...core.model.display import printable
 from ...core.model.stack import Layer, Stack
 from ...core.panes import Item
 from ..bindings import explorer_bindings
 from ..details_follow import DetailsFollower, DetailsReady
 from ..flows import FlowOutcome, LayerFlows, MountFlows, MountState
+from ..keymap import with_ids
 from ..live import LayersChanged, LiveUpdates, PanePatched, Relisted, RootsMissing, WatchReady
 from ..messages import post
 from ..options import UiOptions
@@ -37,6 +38,7 @@ from ..widgets.status import StatusBar, StatusFacts
 from .filter import StatusFilterScreen
 from .mounts import MountsScreen
 from .search import SearchScreen
+from .waste import WasteScreen
 
 
 class Unreadable(Message, bubble=False):
@@ -51,7 +53,7 @@ class ExplorerScreen(Screen[None]):
     """One stack in the explorer. ``mounts``: what the app mounted (the App's, it cleans them up)."""
 
     AUTO_FOCUS = "#tree-merged"
-    BINDINGS = explorer_bindings()  # type: ignore[assignment]  # a list of Binding is what Screen wants
+    BINDINGS = with_ids(explorer_bindings(), "explorer")  # each with its id: a [keymap] remaps it
 
     def __init__(self, stack: Stack, options: UiOptions, mounts: MountState) -> None:
         super().__init__()
@@ -284,11 +286,27 @@ class ExplorerScreen(Screen[None]):
 
         self.app.push_screen(MountsScreen(engines=self.options.engines), done)
 
+    def action_layer_view(self) -> None:
+        """The Lower pane's layer: as stored (by its fate above), its own changes, or the merged view up to it."""
+        views = list(LAYER_VIEWS)
+        mode = views[(views.index(self.flt.layer_view) + 1) % len(views)]
+        self.set_filter(replace(self.flt, layer_view=mode))
+        self.notify(f"Lower pane: {LAYER_VIEWS[mode]}", markup=False)
+
+    def action_waste(self) -> None:
+        """The waste view: what the layers store that the merged view never shows; Enter jumps there."""
+
+        def done(path: str | None) -> None:
+            if path:
+                self.panes.jump_to(path)
+
+        self.app.push_screen(WasteScreen(self.stack), done)
+
     def action_toggle_changes(self) -> None:
         self.set_filter(replace(self.flt, changes_only=not self.flt.changes_only))
 
     def action_clear_filters(self) -> None:
-        self.set_filter(ViewFilter())
+        self.set_filter(ViewFilter(layer_view=self.flt.layer_view))  # (a view, not a filter)
 
     def action_status_filter(self) -> None:
         def done(chosen: frozenset[str] | None) -> None:
@@ -309,7 +327,7 @@ class ExplorerScreen(Screen[None]):
             if path:
                 self.panes.jump_to(path)
 
-        self.app.push_screen(SearchScreen(self.explorer.search), done)
+        self.app.push_screen(SearchScreen(self.explorer.search, versions=self.explorer.search_versions), done)
 
     def action_reload(self) -> None:
         self.redraw()

@@ -20,9 +20,9 @@ class StatusFilterScreen(ModalScreen[frozenset[str] | None]):
     AUTO_FOCUS = "#statuses"
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("enter", "apply", "Apply", priority=True),
-        Binding("a", "toggle_all", "All / none"),
+        Binding("escape", "cancel", "Cancel", id="filter.cancel"),
+        Binding("enter", "apply", "Apply", priority=True, id="filter.apply"),
+        Binding("a", "toggle_all", "All / none", id="filter.toggle_all"),
     ]
 
     def __init__(self, current: frozenset[str] | None) -> None:

@@ -75,7 +75,7 @@ class InfoScreen(ModalScreen[None]):
 
     AUTO_FOCUS = "#info"
 
-    BINDINGS = [Binding("escape,q", "dismiss_screen", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss_screen", "Close", id="info.close")]
 
     def __init__(self, title: str, body: Table, close_key: str) -> None:
         super().__init__()

@@ -93,8 +93,8 @@ class MountsScreen(ModalScreen[tuple[Stack, str | None, str] | None]):
     """
 
     BINDINGS = [
-        Binding("escape", "cancel", "Close"),
-        Binding("r", "refresh", "Read the mount table again"),
+        Binding("escape", "cancel", "Close", id="mounts.close"),
+        Binding("r", "refresh", "Read the mount table again", id="mounts.refresh"),
     ]
 
     class Read(Message, bubble=False):

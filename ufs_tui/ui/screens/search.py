@@ -1,4 +1,5 @@
-"""Incremental search across the merged tree: type a name part or a glob; Enter jumps to the result."""
+"""Incremental search across the merged tree, or every layer's own copies (ctrl+l): type a name part or a glob;
+Enter jumps to the result. Every layer's copies include names deleted or hidden above, with their fate."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from ...core.model.display import printable
+from ...core.search import VersionHit
 from ..messages import post
 
 Searcher = Callable[[str, Callable[[], bool], Callable[[list[str]], None]], int]
+VersionSearcher = Callable[[str, Callable[[], bool], Callable[[list[VersionHit]], None]], int]
 
 
 class SearchScreen(ModalScreen[str | None]):
@@ -27,23 +30,27 @@ class SearchScreen(ModalScreen[str | None]):
     AUTO_FOCUS = "#q"
 
     BINDINGS = [
-        Binding("escape", "cancel", "Close"),
-        Binding("down", "results_down", "Next result", show=False),
-        Binding("up", "results_up", "Previous result", show=False),
+        Binding("escape", "cancel", "Close", id="search.close"),
+        Binding("down", "results_down", "Next result", show=False, id="search.next"),
+        Binding("up", "results_up", "Previous result", show=False, id="search.previous"),
+        Binding("ctrl+l", "toggle_layers", "Every layer", id="search.every_layer"),
     ]
 
     class Found(Message, bubble=False):
         """Matches found so far (``total`` set: the search is over and found that many)."""
 
-        def __init__(self, query: str, paths: list[str], total: int | None = None) -> None:
+        def __init__(self, query: str, paths: list[str], total: int | None = None, notes: list[str] | None = None):
             super().__init__()
             self.query = query
             self.paths = paths
             self.total = total
+            self.notes = notes or [""] * len(paths)  # every layer: each copy's layer and fate
 
-    def __init__(self, searcher: Searcher, query: str = "") -> None:
+    def __init__(self, searcher: Searcher, query: str = "", versions: VersionSearcher | None = None) -> None:
         super().__init__()
         self.searcher = searcher
+        self.versions = versions
+        self.every_layer = False
         self.initial = query
         self.results: list[str] = []
         self.done = False
@@ -55,11 +62,22 @@ class SearchScreen(ModalScreen[str | None]):
             yield OptionList(id="results")
 
     def on_mount(self) -> None:
-        box = self.query_one("#search", Vertical)
-        box.border_title = "Search the merged tree"
-        box.border_subtitle = "Enter: go · ↑↓: choose · Esc: close"
+        self._titles()
         if self.initial:
             self.run_search(self.initial)
+
+    def _titles(self) -> None:
+        box = self.query_one("#search", Vertical)
+        box.border_title = "Search every layer's copies" if self.every_layer else "Search the merged tree"
+        more = " · ctrl+l: merged tree" if self.every_layer else (" · ctrl+l: every layer" if self.versions else "")
+        box.border_subtitle = "Enter: go · ↑↓: choose · Esc: close" + more
+
+    def action_toggle_layers(self) -> None:
+        if self.versions is None:
+            return
+        self.every_layer = not self.every_layer
+        self._titles()
+        self.run_search(self.query_one("#q", Input).value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.run_search(event.value)
@@ -79,7 +97,14 @@ class SearchScreen(ModalScreen[str | None]):
             if not worker.is_cancelled:
                 post(self, self.Found(query, paths))
 
-        total = self.searcher(query, lambda: worker.is_cancelled, found)
+        def found_versions(hits: list[VersionHit]) -> None:
+            if not worker.is_cancelled:
+                post(self, self.Found(query, [h.path for h in hits], notes=[h.words() for h in hits]))
+
+        if self.every_layer and self.versions is not None:
+            total = self.versions(query, lambda: worker.is_cancelled, found_versions)
+        else:
+            total = self.searcher(query, lambda: worker.is_cancelled, found)
         if not worker.is_cancelled:
             post(self, self.Found(query, [], total))
 
@@ -87,13 +112,17 @@ class SearchScreen(ModalScreen[str | None]):
         if self.query_one("#q", Input).value != message.query:
             return
         if message.paths:
-            self._add(message.paths)
+            self._add(message.paths, message.notes)
         if message.total is not None:
             self._finish(message.query, message.total)
 
-    def _add(self, paths: list[str]) -> None:
+    def _add(self, paths: list[str], notes: list[str]) -> None:
         results = self.query_one("#results", OptionList)
-        results.add_options([Option(Text(printable(p)), id=str(len(self.results) + i)) for i, p in enumerate(paths)])
+        lines = [Text(printable(p)) for p in paths]
+        for line, note in zip(lines, notes, strict=True):
+            if note:
+                line.append(f"  {note}", style="dim")
+        results.add_options([Option(line, id=str(len(self.results) + i)) for i, line in enumerate(lines)])
         self.results.extend(paths)
         if results.highlighted is None and self.results:
             results.highlighted = 0

@@ -30,10 +30,13 @@ from ...core.model.display import printable
 from ...core.model.errors import UfsError
 from ...core.model.stack import Stack
 from ...core.mounting.layers_ops import create_layer, fresh_sibling
-from ...core.mounting.mount import BACKENDS, MountHandle, mount_options, preflight, resolve_backend, runtime_dir
-from ...core.mounting.preflight import KNOWN_OPTIONS, Problem, mount_warnings, parse_option
+from ...core.mounting.mount import BACKENDS, preflight, resolve_backend
+from ...core.mounting.options import KNOWN_OPTIONS, mount_options, parse_option
+from ...core.mounting.preflight import Problem, mount_warnings
+from ...core.mounting.record import MountHandle, runtime_dir
 from ...core.stack_edit import OPTION_CYCLE, StackDraft
 from ..bindings import EDITOR_KEYS, key_display, screen_bindings
+from ..keymap import with_ids
 from ..widgets.keyed_list import KeyedOptionList
 from .confirm import ConfirmScreen, PromptScreen, expand_path
 
@@ -207,7 +210,7 @@ class StackEditor(Screen[EditResult | None]):
     (Esc)."""
 
     AUTO_FOCUS = "#stack-rows"
-    BINDINGS = screen_bindings(EDITOR_KEYS)
+    BINDINGS = with_ids(screen_bindings(EDITOR_KEYS), "editor")
 
     DEFAULT_CSS = """
     StackEditor #stack-keys {

@@ -10,8 +10,8 @@ from textual.widgets import OptionList
 
 class KeyedOptionList(OptionList):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("g", "first", "First entry", show=False),
-        Binding("G", "last", "Last entry", show=False),
+        Binding("j", "cursor_down", "Down", show=False, id="list.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="list.up"),
+        Binding("g", "first", "First entry", show=False, id="list.first"),
+        Binding("G", "last", "Last entry", show=False, id="list.last"),
     ]

@@ -143,14 +143,14 @@ class PaneTree(ItemTree):
     """One pane: a lazily loaded tree of :class:`Item`."""
 
     BINDINGS = [
-        Binding("right", "expand_or_child", "Open dir / to its first entry", show=False),
-        Binding("left", "collapse_or_parent", "Close dir / to its parent", show=False),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home,g", "scroll_home", "First entry", show=False),
-        Binding("end,G", "scroll_end", "Last entry", show=False),
+        Binding("right", "expand_or_child", "Open dir / to its first entry", show=False, id="pane.open"),
+        Binding("left", "collapse_or_parent", "Close dir / to its parent", show=False, id="pane.close"),
+        Binding("j", "cursor_down", "Down", show=False, id="pane.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="pane.up"),
+        Binding("pageup", "page_up", "Page up", show=False, id="pane.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="pane.page_down"),
+        Binding("home,g", "scroll_home", "First entry", show=False, id="pane.first"),
+        Binding("end,G", "scroll_end", "Last entry", show=False, id="pane.last"),
     ]
 
     class Loaded(Message):
@@ -372,10 +372,14 @@ class PaneTree(ItemTree):
                     self.load(cur)
                 return
         self.pending_reveal = None
-        # Not here: the cursor goes to the nearest ancestor this pane holds (a Tree always has a cursor
-        # row, so with no such ancestor it stays); the line under the pane says why.
+        # Not here: the cursor goes to the nearest ancestor this pane holds; with none, to the top-level row
+        # the name would follow (never where it happened to be: that would depend on how fast keys came).
+        # The line under the pane says why.
         if deepest is not None:
             self.select_row(deepest)
+        elif parts and self.root.children:
+            rows = [n for n in self.root.children if n.data is not None and n.data.name < parts[0]]
+            self.select_row(rows[-1] if rows else self.root.children[0])
 
     # ----------------------------------------------------------------- actions
     def action_expand_or_child(self) -> None:

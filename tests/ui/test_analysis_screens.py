@@ -1,0 +1,85 @@
+"""The analysis screens (issue 16): the waste view (a worker, largest first, grouped by cause with ``g``, Enter
+jumps) and the search of every layer's copies (ctrl+l)."""
+
+from __future__ import annotations
+
+from textual.widgets import OptionList
+
+from ufs_tui.core.demo import Demo
+from ufs_tui.core.model import status as S
+from ufs_tui.core.reports.waste import DELETED, OPAQUE_HIDDEN, find_waste
+from ufs_tui.ui.screens.search import SearchScreen
+from ufs_tui.ui.screens.waste import WasteScreen
+
+from .helpers import demo_app, names, settle, wait_until
+
+
+async def test_waste_view_lists_grouped_and_jumps(demo: Demo) -> None:
+    app = demo_app(demo)
+    chosen: list[str | None] = []
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        screen = WasteScreen(demo.stack)
+        app.push_screen(screen, chosen.append)
+        await wait_until(pilot, lambda: screen.report is not None, "the waste worker")
+        assert screen.report is not None
+        expected = find_waste(demo.stack)
+        assert [(w.path, w.kind, w.size) for w in screen.report.rows] == [
+            (w.path, w.kind, w.size) for w in expected.rows
+        ]
+        kinds = {w.path: w.kind for w in expected.rows}
+        assert kinds["/gone.txt"] == DELETED and kinds["/dir"] == OPAQUE_HIDDEN  # what the demo's mount did
+        rows = screen.query_one("#waste-rows", OptionList)
+        assert rows.option_count == len(expected.rows) and screen.paths == [w.path for w in expected.rows]
+        await pilot.press("g")
+        headings = [i for i, p in enumerate(screen.paths) if p is None]
+        assert headings and screen.paths[0] is None and rows.highlighted == 1
+        assert sorted(p for p in screen.paths if p) == sorted(w.path for w in expected.rows)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert chosen == [screen.paths[1]] and not isinstance(app.screen, WasteScreen)
+
+
+async def test_search_every_layer_finds_what_the_merged_tree_hides(demo: Demo) -> None:
+    """ctrl+l in the search: the demo's gone.txt, deleted by a whiteout in lower:0, is still in lower:1."""
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"gone")
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        await wait_until(pilot, lambda: screen.done, "merged results")
+        assert screen.results == []
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: screen.done, "every layer's results")
+        assert screen.results == ["/gone.txt"] and screen.every_layer
+        line = str(screen.query_one("#results", OptionList).get_option_at_index(0).prompt)
+        assert line == "/gone.txt  lower:1, whited-out by lower:0"
+
+
+async def test_layer_views_of_the_lower_pane(demo: Demo) -> None:
+    """v cycles the Lower pane (lower:0) between the layer as stored (by what the upper does to it), its own
+    changes over lower:1 (dive's current layer) and the merged view of lower:0 and lower:1 (aggregated)."""
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        lower = app.pane_tree("lower")
+
+        def status(name: str) -> str:
+            return str(lower.nodes["/" + name].data.status)
+
+        assert (status("a"), status("shadow.txt"), status("gone.txt")) == (S.SHADOWED, S.LOWER, S.WHITEOUT)
+        assert "base" not in names(lower)
+        await pilot.press("v")
+        await settle(pilot)
+        assert app.main.flt.layer_view == "changes" and "· changes" in str(app.query_one("#pane-lower").border_title)
+        # a is new in lower:0 (lower:1 has none); shadow.txt replaces lower:1's copy; gone.txt deletes lower:1's
+        assert (status("a"), status("shadow.txt"), status("gone.txt")) == (S.NEW, S.COPIED_UP, S.WHITEOUT)
+        await pilot.press("v")
+        await settle(pilot)
+        assert app.main.flt.layer_view == "aggregated"
+        # everything up to lower:0, what lower:0 changed marked as in its changes view
+        assert "gone.txt" not in names(lower) and (status("base"), status("a")) == (S.LOWER, S.NEW)
+        await pilot.press("v")
+        await settle(pilot)
+        assert app.main.flt.layer_view == "fate" and status("a") == S.SHADOWED
