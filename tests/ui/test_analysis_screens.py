@@ -3,15 +3,19 @@ jumps) and the search of every layer's copies (ctrl+l)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from textual.widgets import OptionList
 
 from ufs_tui.core.demo import Demo
 from ufs_tui.core.model import status as S
 from ufs_tui.core.reports.waste import DELETED, OPAQUE_HIDDEN, find_waste
+from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen
 from ufs_tui.ui.screens.search import SearchScreen
 from ufs_tui.ui.screens.waste import WasteScreen
 
-from .helpers import demo_app, names, settle, wait_until
+from .helpers import demo_app, goto, names, settle, wait_until
 
 
 async def test_waste_view_lists_grouped_and_jumps(demo: Demo) -> None:
@@ -83,3 +87,29 @@ async def test_layer_views_of_the_lower_pane(demo: Demo) -> None:
         await pilot.press("v")
         await settle(pilot)
         assert app.main.flt.layer_view == "fate" and status("a") == S.SHADOWED
+
+
+async def test_extract_a_deleted_version_from_its_layer(demo: Demo, tmp_path: Path) -> None:
+    """E in the Lower pane on lower:1's gone.txt (deleted by a whiteout in lower:0): asked where, shown what it
+    will write, asked again, written with the layer's bytes; a destination inside the stack is refused."""
+    app = demo_app(demo)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("right_square_bracket")  # the Lower pane shows lower:1
+        await settle(pilot)
+        await goto(pilot, app.pane_tree("lower"), "/gone.txt")
+        dest = tmp_path / "saved.txt"
+        await pilot.press("E")
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen), "the destination prompt")
+        await pilot.press(*str(dest), "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "what it will write")
+        assert not dest.exists()  # nothing before the answer
+        await pilot.press("y")
+        await wait_until(pilot, dest.exists, "the extracted file")
+        assert dest.read_bytes() == (Path(demo.stack.lowers[1].path) / "gone.txt").read_bytes()
+        await settle(pilot)
+        await pilot.press("E")
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen), "the destination prompt")
+        await pilot.press(*demo.stack.lowers[0].path, "/x", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageScreen), "the refusal")
+        assert not os.path.lexists(os.path.join(demo.stack.lowers[0].path, "x"))

@@ -58,6 +58,7 @@ KEYS: tuple[Key, ...] = (
         short="Search",
     ),
     Key("w", "waste", "Wasted space: what the layers store that the merged view never shows", "Analysis"),
+    Key("E", "extract", "Extract this pane's version of the selected path to a dir you give (asks first)", "Analysis"),
     Key("d", "toggle_diff", "Details: show the diff or the content", "Details", show=True, short="Diff"),
     Key("r", "reload", "Reload everything from the layers", "App"),
     Key("e", "edit_stack", "Stack editor: add, remove, move layers; upper, work, options", "Stack", short="Stack"),

@@ -108,6 +108,14 @@ class RemountFailed(FlowOutcome, bubble=False):
         self.error = error
 
 
+class Continue(FlowOutcome, bubble=False):
+    """A worker's result, handed to ``then`` on the event loop (the next step of a flow: a dialog, a note)."""
+
+    def __init__(self, then: Callable[[], None]) -> None:
+        super().__init__()
+        self.then = then
+
+
 class Changed(FlowOutcome, bubble=False):
     """A commit or squash made a new stack (nothing was mounted)."""
 
@@ -185,6 +193,8 @@ class Flows:
             self._unmounted(m.handle, m.error)
         elif isinstance(m, RemountFailed):
             self._remount_failed(m.handle, m.error)
+        elif isinstance(m, Continue):
+            m.then()
         elif isinstance(m, Changed):
             self.state.busy = ""
             self.screen.set_stack(m.stack)

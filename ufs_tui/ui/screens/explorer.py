@@ -25,6 +25,7 @@ from ...core.model.stack import Layer, Stack
 from ...core.panes import Item
 from ..bindings import explorer_bindings
 from ..details_follow import DetailsFollower, DetailsReady
+from ..extract_flow import ExtractFlow
 from ..flows import FlowOutcome, LayerFlows, MountFlows, MountState
 from ..keymap import with_ids
 from ..live import LayersChanged, LiveUpdates, PanePatched, Relisted, RootsMissing, WatchReady
@@ -68,6 +69,7 @@ class ExplorerScreen(Screen[None]):
         self.live = LiveUpdates(self)
         self.flows = MountFlows(self, mounts)
         self.layer_flows = LayerFlows(self, mounts)
+        self.extract_flow = ExtractFlow(self, mounts)
         self._told_unreadable: set[str] = set()  # real dirs the user was told cannot be read
         self._watch_started = False
 
@@ -295,12 +297,12 @@ class ExplorerScreen(Screen[None]):
 
     def action_waste(self) -> None:
         """The waste view: what the layers store that the merged view never shows; Enter jumps there."""
+        self.app.push_screen(WasteScreen(self.stack), self._jump)
 
-        def done(path: str | None) -> None:
-            if path:
-                self.panes.jump_to(path)
-
-        self.app.push_screen(WasteScreen(self.stack), done)
+    def action_extract(self) -> None:
+        """Save the version the focused pane shows at the cursor to a path the user gives (asks first)."""
+        panes = self.panes
+        self.extract_flow.start(panes.source_of(panes.current_pane), panes.current_path or "/")
 
     def action_toggle_changes(self) -> None:
         self.set_filter(replace(self.flt, changes_only=not self.flt.changes_only))
@@ -323,11 +325,11 @@ class ExplorerScreen(Screen[None]):
         self.update_status()
 
     def action_search(self) -> None:
-        def done(path: str | None) -> None:
-            if path:
-                self.panes.jump_to(path)
+        self.app.push_screen(SearchScreen(self.explorer.search, versions=self.explorer.search_versions), self._jump)
 
-        self.app.push_screen(SearchScreen(self.explorer.search, versions=self.explorer.search_versions), done)
+    def _jump(self, path: str | None) -> None:  # (a search or the waste view left with Enter)
+        if path:
+            self.panes.jump_to(path)
 
     def action_reload(self) -> None:
         self.redraw()
