@@ -289,7 +289,7 @@ class Explorer:
         self, query: str, cancelled: Callable[[], bool], found: Callable[[list[VersionHit]], None]
     ) -> int:
         """Every layer's own copy of a matching name, with its fate (:func:`search_versions`)."""
-        return search_versions(self.full, self.lock, query, cancelled, found)
+        return search_versions(self.full, self.lock, query, cancelled, found, own=self.own)
 
 
 def _reads_any(view: OverlayView, roots: set[str]) -> bool:

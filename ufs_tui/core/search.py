@@ -10,7 +10,6 @@ when it has ``*?[``, so a name that holds ``[red]`` is found by typing it.
 from __future__ import annotations
 
 import fnmatch
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -119,17 +118,21 @@ def search_versions(
     query: str,
     cancelled: Callable[[], bool],
     found: Callable[[list[VersionHit]], None],
+    own: Callable[[Layer], OverlayView] | None = None,
     limit: int = 1000,
 ) -> int:
     """Report every layer's own copy of a matching name, with its fate in ``full`` (the merged view): shown,
-    merged in, shadowed, whited out, hidden by an opaque dir or a parent's fate. Layers top-down."""
+    merged in, shadowed, whited out, hidden by an opaque dir or a parent's fate. Layers top-down. ``own``: a
+    layer's own view (the explorer's cached ones, read under ``lock``); by default one made for this search."""
     q = query.strip()
     if not q:
         return 0
+    own_view = own or (lambda layer: OverlayView(own_stack(full.stack, layer)))
     match, out = matcher(q), _Batcher[VersionHit](found)
     for layer in full.stack.all_layers:
-        own = OverlayView(own_stack(full.stack, layer))
-        for name, path in _bfs(own, threading.Lock(), cancelled):
+        with lock:
+            view = own_view(layer)
+        for name, path in _bfs(view, lock, cancelled):
             if not match(name, path):
                 continue
             with lock:

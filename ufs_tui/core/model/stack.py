@@ -43,6 +43,11 @@ class LayerFS(Protocol):
         ...
 
 
+_EMPTY_LAYER = (
+    "bad lowerdir: empty layer path "
+    "(fix: separate layers with ':' and data-only layers with '::'; escape a ':' in a path with a backslash)"
+)
+
 # What Layer.name gives: ``upper``, ``lower:N``, ``data:N`` (N without leading zeros); as SOURCE@LAYER takes it.
 LAYER_NAME = re.compile(r"upper|(?:lower|data):(?:0|[1-9][0-9]*)")
 
@@ -286,12 +291,7 @@ def parse_lowerdir(spec: str) -> list[tuple[str, bool]]:
                     "bad lowerdir: trailing ':' (fix: remove it; escape a ':' that is part of a path with a backslash)",
                 )
             if not cur:
-                raise StackError(
-                    spec,
-                    "bad lowerdir: empty layer path "
-                    "(fix: separate layers with ':' and data-only layers with '::'; escape a ':' in a path with a "
-                    "backslash)",
-                )
+                raise StackError(spec, _EMPTY_LAYER)
             parts.append(("".join(cur), colons_before))
             cur = []
             colons_before = run
@@ -299,12 +299,7 @@ def parse_lowerdir(spec: str) -> list[tuple[str, bool]]:
         cur.append(c)
         i += 1
     if not cur:
-        raise StackError(
-            spec,
-            "bad lowerdir: empty layer path "
-            "(fix: separate layers with ':' and data-only layers with '::'; escape a ':' in a path with a "
-            "backslash)",
-        )
+        raise StackError(spec, _EMPTY_LAYER)
     parts.append(("".join(cur), colons_before))
     out: list[tuple[str, bool]] = []
     in_data = False
