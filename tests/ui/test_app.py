@@ -291,7 +291,7 @@ async def test_hostile_names_and_fifo(tmp_layers: str) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         merged = app.pane_tree("merged")
-        assert row(merged, "/" + hostile) == "  [red]x\\x1b[31m\\n"
+        assert row(merged, "/" + hostile) == "  [red]x\\x1b[31m\\n  9 B"  # (its size: 9 bytes)
         assert "bad\\xff" in row(merged, "/bad\udcff")
         await goto(pilot, merged, "/pipe")  # a FIFO: described, never opened (opening would block)
         assert app.main.details is not None and app.main.details.content is not None

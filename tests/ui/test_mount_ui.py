@@ -30,13 +30,13 @@ from tests import nobody
 from tests.conftest import need
 from tests.mount.helpers import ROOT, make_tree, public_tmpdir, rmtree, run_sh, snapshot
 from tests.overlay import kernel_tree, model_tree, mounted
-from ufs_tui.core.kernel_check import KERNEL_DIFFERS
 from ufs_tui.core.model import status as S
 from ufs_tui.core.model.stack import Stack
 from ufs_tui.core.mounting.mount_table import fstype_at, mount_points
 from ufs_tui.core.mounting.record import recorded
 from ufs_tui.core.mounting.unmount import unmount_mine
 from ufs_tui.core.mounting.userns import _wait_gone
+from ufs_tui.core.panes import KERNEL_DIFFERS
 from ufs_tui.core.sources.mountinfo import read_mountinfo
 from ufs_tui.ui.app import UfsApp, make_app
 from ufs_tui.ui.screens.confirm import ConfirmScreen, MessageScreen, PromptScreen, SquashScreen
@@ -212,9 +212,9 @@ async def test_rows_where_the_kernel_disagrees_are_marked(d: str) -> None:
         await open_all(pilot, app)
         merged = app.pane_tree("merged")
         assert sorted(differing_rows(app)) == ["/a", "/b", "/ghost"]
-        assert row(merged, "/a").startswith("≠ a  kernel: mode 0600 (model 0644)")
+        assert row(merged, "/a").startswith("≠ a  3 B  kernel: mode 0600 (model 0644)")  # (the kernel's size)
         assert row(merged, "/b").startswith("≠ b  kernel: no such name")
-        assert row(merged, "/ghost").startswith("≠ ghost  kernel: a file the model does not show")
+        assert row(merged, "/ghost").startswith("≠ ghost  2 B  kernel: a file the model does not show")
         assert row(merged, "/sub/x").startswith("  x")  # the same in both
         await pilot.press("3", "home", "down")  # /b
         await settle(pilot)

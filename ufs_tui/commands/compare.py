@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import PROG, say, say_assumptions
-from .options import add_engine_options, add_read_options, stack_from_args
+from .options import add_engine_options, add_read_options, engine_opts, given_options
 
 if TYPE_CHECKING:
     from ..core.reports.compare import Tree
@@ -105,7 +104,7 @@ is not compared), a file's content. A difference found is an answer even with pa
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from ..core.reports.compare import Comparison, json_line, text_line
 
-    cmp = Comparison(_tree(args, args.a, args.image_a, "A"), _tree(args, args.b, args.image_b, "B"))
+    cmp = Comparison(_side(args, args.a, args.image_a, "A"), _side(args, args.b, args.image_b, "B"))
     diffs = args.diff or args.content is not None
     differ = False
     write = out.write
@@ -124,55 +123,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if differ else 2 if cmp.errors else 0
 
 
-def _tree(args: argparse.Namespace, spec: str, image: str | None, label: str) -> Tree:
-    """One side: SOURCE[@LAYER] opened as the other commands open a SOURCE, or a plain dir."""
-    from ..core.model.errors import StackError
-    from ..core.model.stack import escape_layer_path
-    from ..core.reports.compare import Tree, split_layer
+def _side(args: argparse.Namespace, spec: str, image: str | None, label: str) -> Tree:
+    """One side (see :mod:`ufs_tui.core.reports.compare_sides`), read with the command line's options."""
+    from ..core.reports.compare_sides import SideOptions, open_side
 
-    source, layer_name = split_layer(spec)
-    _no_special_file(source)
-    plain = _plain_dir(source)
-    if plain and layer_name is not None:
-        raise StackError(spec, f"{source} is a plain dir, not a stack: it has no layer {layer_name}")
-    side = argparse.Namespace(**vars(args))
-    side.source, side.image = (None, None) if plain else (source, image)
-    side.lower, side.upper, side.work = (escape_layer_path(source) if plain else None), None, None
-    stack = stack_from_args(side)
-    say_assumptions(stack)
-    if layer_name is None:
-        return Tree(stack, label=label)
-    try:
-        layer = stack.layer_by_name(layer_name)
-    except KeyError:
-        names = ", ".join(la.name for la in stack.all_layers)
-        raise StackError(spec, f"no such layer (this stack has {names})") from None
-    return Tree(stack, layer, label)
-
-
-def _no_special_file(source: str) -> None:
-    """Refuse a FIFO, socket or device as a side: reading one as an archive could block, or do worse."""
-    import stat
-
-    from ..core.model.errors import StackError
-
-    try:
-        mode = os.stat(source).st_mode
-    except OSError:
-        return  # (not a path: a SOURCE by name, or one that says why it cannot be opened)
-    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-        raise StackError(source, "not a dir, an image archive or a SOURCE (a FIFO, socket or device is not read)")
-
-
-def _plain_dir(source: str) -> bool:
-    """A dir that is no SOURCE: not a scheme, an overlay mount point or an image archive dir."""
-    from ..core.sources import SCHEMES
-
-    scheme, sep, _ = source.partition(":")
-    if (sep and scheme in SCHEMES) or not os.path.isdir(source):
-        return False
-    if any(os.path.exists(os.path.join(source, marker)) for marker in ("oci-layout", "manifest.json")):
-        return False
-    from ..core.mounting.mount_table import fstype_at
-
-    return fstype_at(source) != "overlay"
+    markers = (("userxattr",) if args.userxattr else ()) + (("oci-whiteouts",) if args.oci_whiteouts else ())
+    opts = SideOptions(image, given_options(args), markers, args.xattr_ns, engine_opts(args))
+    tree = open_side(spec, label, opts)
+    say_assumptions(tree.stack)
+    return tree

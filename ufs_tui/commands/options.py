@@ -107,8 +107,13 @@ def engine_opts(args: argparse.Namespace) -> dict[str, str | None]:
     return {k: getattr(args, k, None) for k in ("docker_root", "containerd_root", "podman_root", "host_root")}
 
 
+def given_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """The mount options given with ``-o`` (each ``-o`` may hold several, comma-separated)."""
+    return tuple(o for text in getattr(args, "stack_options", []) for o in text.split(",") if o)
+
+
 def stack_from_args(args: argparse.Namespace) -> Stack:
-    given = [o for text in getattr(args, "stack_options", []) for o in text.split(",") if o]
+    given = given_options(args)
     if getattr(args, "source", None):
         from dataclasses import replace
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .kernel_check import KERNEL_DIFFERS
 from .model import status as S
 from .model.content import Content, owner, unified_diff
 from .model.errors import StackError
@@ -22,7 +21,7 @@ from .model.markers import explain_xattr, overlay_xattrs
 from .model.merge import Entry, LayerVersion, OverlayView, normpath
 from .model.readdir import ReaddirFault
 from .model.stack import Layer
-from .panes import FATE_STATUS, where
+from .panes import FATE_STATUS, KERNEL_DIFFERS, where
 
 if TYPE_CHECKING:
     from .explorer import Explorer

@@ -10,22 +10,23 @@ from __future__ import annotations
 import posixpath
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .details import MERGED, Details, PaneSource, build_details
-from .kernel_check import KERNEL_DIFFERS, KernelCheck, KernelFacts, disagreement, kernel_facts
+from .kernel_check import KernelCheck, KernelFacts, disagreement, kernel_facts
 from .model import status as S
 from .model.content import is_dir as _is_dir
 from .model.errors import StackError
 from .model.merge import Entry, Hidden, OverlayView, join, normpath
 from .model.stack import Layer, Stack
-from .panes import Item, layer_item, layer_items, merged_item, merged_items, own_stack, where
+from .panes import KERNEL_DIFFERS, Item, layer_item, layer_items, merged_item, merged_items, own_stack, where
+from .reports.sizes import DirTotals
 from .search import VersionHit, search_merged, search_versions
 from .watch import ChangeMapper, Changes
 
 __all__ = [
-    "KERNEL_DIFFERS", "LAYER_VIEWS", "MERGED", "CachedView", "Details", "Explorer", "KernelFacts", "PaneSource",
-    "ViewFilter", "disagreement", "kernel_facts",
+    "KERNEL_DIFFERS", "LAYER_VIEWS", "MERGED", "ORDERS", "CachedView", "Details", "Explorer", "KernelFacts",
+    "PaneSource", "ViewFilter", "disagreement", "kernel_facts",
 ]  # fmt: skip
 
 
@@ -39,13 +40,21 @@ LAYER_VIEWS = {
 }
 
 
+# The order of a dir's rows.
+ORDERS = {"name": "by name", "size": "largest first (a dir by the total under it)"}
+
+
 @dataclass(frozen=True)
 class ViewFilter:
     changes_only: bool = False
     statuses: frozenset[str] | None = None  # None: every status
     layer_view: str = "fate"  # a LAYER_VIEWS key (a lower layer's pane)
+    order: str = "name"  # an ORDERS key
+    min_size: int = 0  # leave out files smaller than this, dirs whose total is, and what has no size
 
     def keep(self, item: Item, merged: bool) -> bool:
+        if self.min_size and (item.size is None or item.size < self.min_size):
+            return False
         if item.expandable:
             return True
         # "changes only" in the Merged pane was applied by merged_items (the changing layer's own rows, which
@@ -56,15 +65,21 @@ class ViewFilter:
 
     @property
     def active(self) -> bool:
-        return self.changes_only or self.statuses is not None
+        return self.changes_only or self.statuses is not None or self.min_size > 0
+
+    @property
+    def needs_totals(self) -> bool:
+        """Whether a dir's rows wait for the totals of its subdirs (to sort or filter by them)."""
+        return self.order == "size" or self.min_size > 0
 
 
 class CachedView(OverlayView):
     """An OverlayView that also keeps :meth:`list_all` (the Upper and Lower panes ask it for every dir
-    they show, the Merged pane with "changes only"): one scan per dir until a change invalidates it."""
+    they show, the Merged pane with "changes only"): one scan per dir until a change invalidates it. Its
+    listings are eager: every row shows its entry's size."""
 
     def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
+        super().__init__(stack, eager=True)
         self._all: dict[str, tuple[list[Entry], list[Hidden]]] = {}
 
     def list_all(self, path: str = "/") -> tuple[list[Entry], list[Hidden]]:
@@ -97,6 +112,8 @@ class Explorer:
         self.below = _below_changer(stack)
         self._own: dict[str, OverlayView] = {}
         self._focused: dict[str, OverlayView] = {}
+        self._totals: dict[tuple[str, bool], DirTotals] = {}
+        self._totals_lock = threading.Lock()
         self.mapper = ChangeMapper(stack, mount_point)
         self.kernel = KernelCheck(mount_point) if mount_point else None
 
@@ -139,6 +156,8 @@ class Explorer:
         return merged_item(e, path.rsplit("/", 1)[0] or "/") if e is not None else None
 
     def items(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> list[Item]:
+        """A pane's rows in dir ``path``: a dir's total where known (all of them, summed now, if ``flt`` sorts
+        or filters by size), filtered and ordered by ``flt``."""
         with self.lock:
             try:
                 if source is None:
@@ -149,9 +168,13 @@ class Explorer:
                     got = self._layer_rows(source, path, parent_status, flt.layer_view)
             except StackError:
                 return []
-        if not flt.active:
-            return got
-        return [it for it in got if flt.keep(it, source is None)]
+        totals = self.totals(source, flt.layer_view)
+        got = [_with_total(it, totals, flt.needs_totals) for it in got]
+        if flt.active:
+            got = [it for it in got if flt.keep(it, source is None)]
+        if flt.order == "size":
+            got.sort(key=lambda it: -(it.size or 0))  # (stable: equal sizes stay by name)
+        return got
 
     def item(self, source: PaneSource, path: str, parent_status: str, flt: ViewFilter) -> Item | None:
         """One path of a pane (live updates of a few names); None when the pane does not show it."""
@@ -169,9 +192,26 @@ class Explorer:
                     got = self.kernel.check_one(self.full, path, got)
             else:
                 got = self._layer_row(source, path, parent_status, flt.layer_view)
-        if got is None or not flt.active:
+        if got is None:
+            return None
+        got = _with_total(got, self.totals(source, flt.layer_view), flt.needs_totals)
+        return got if not flt.active or flt.keep(got, source is None) else None
+
+    # --------------------------------------------------------------- sizes
+    def totals(self, source: PaneSource, layer_view: str) -> DirTotals:
+        """The dir totals of what a pane shows: the merged view, a layer's own tree, or (a lower's aggregated
+        view) the merged view of it and the layers under it."""
+        aggregated = source is not None and source.role == "lower" and layer_view == "aggregated"
+        key = (source.name if source is not None else "", aggregated)
+        with self._totals_lock:
+            got = self._totals.get(key)
+            if got is None:
+                if source is None:
+                    stack = self.stack
+                else:
+                    stack = self.stack.focused(source)[0] if aggregated else own_stack(self.stack, source)
+                got = self._totals[key] = DirTotals(stack)
             return got
-        return got if flt.keep(got, source is None) else None
 
     def unreadable(self, source: PaneSource, path: str) -> list[tuple[str, str]]:
         """(real dir, problem) for each layer dir behind the pane's dir ``path`` that could not be read: its
@@ -268,6 +308,11 @@ class Explorer:
                     view.invalidate(mdir)
                     for name in names or ():
                         view.invalidate(join(mdir, name))
+        with self._totals_lock:
+            sums = list(self._totals.values())
+        for totals in sums:
+            for mdir, names in changes.dirs.items():
+                totals.forget(mdir, names)
 
     def invalidate_all(self) -> None:
         with self.lock:
@@ -275,6 +320,8 @@ class Explorer:
             self.below = _below_changer(self.stack)
             self._own.clear()
             self._focused.clear()
+        with self._totals_lock:
+            self._totals.clear()
 
     def missing_roots(self) -> list[str]:
         """Layer roots (and the mount point) that are not directories now."""
@@ -290,6 +337,14 @@ class Explorer:
     ) -> int:
         """Every layer's own copy of a matching name, with its fate (:func:`search_versions`)."""
         return search_versions(self.full, self.lock, query, cancelled, found, own=self.own)
+
+
+def _with_total(item: Item, totals: DirTotals, now: bool) -> Item:
+    """``item`` with its total if it is a dir: summed ``now``, or only if known already."""
+    if not item.summed:
+        return item
+    total = totals.total(item.path) if now else totals.known(item.path)
+    return item if total is None else replace(item, size=total)
 
 
 def _reads_any(view: OverlayView, roots: set[str]) -> bool:

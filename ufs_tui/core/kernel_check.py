@@ -17,10 +17,8 @@ from .model import status as S
 from .model.errors import StackError
 from .model.markers import KIND_BY_FMT
 from .model.merge import Entry, OverlayView, join, normpath
-from .panes import Item, merged_item
+from .panes import KERNEL_DIFFERS, Item, merged_item
 
-# A Merged-pane row where the model and the kernel (the real mount) disagree: there should be none.
-KERNEL_DIFFERS = "kernel-differs"
 _NOT_IN_KERNEL = {S.WHITED_OUT, S.OPAQUE_HIDDEN, S.WHITEOUT, S.SHADOWED}  # rows of names the mount never shows
 
 
@@ -158,12 +156,19 @@ class KernelCheck:
             self.mismatches.pop(it.path, None)
             return it
         self.mismatches[it.path] = why
-        return replace(it, status=KERNEL_DIFFERS, note=why, leaf=it.leaf or k is None or k.kind != "dir")
+        leaf = it.leaf or k is None or k.kind != "dir"
+        return replace(it, status=KERNEL_DIFFERS, note=why, leaf=leaf, size=_kernel_size(k))
 
     def _only_one_side(self, parent: str, name: str, e: Entry | None, k: KernelFacts | None, why: str) -> Item:
         path = join(parent, name)
         self.mismatches[path] = why
         if e is not None:
-            return replace(merged_item(e, parent), status=KERNEL_DIFFERS, note=why, leaf=True)
+            return replace(merged_item(e, parent), status=KERNEL_DIFFERS, note=why, leaf=True, size=_kernel_size(k))
         assert k is not None
-        return Item(name, path, k.kind, KERNEL_DIFFERS, self.kernel_path(path), why, k.target, leaf=k.kind != "dir")
+        real = self.kernel_path(path)
+        return Item(name, path, k.kind, KERNEL_DIFFERS, real, why, k.target, leaf=k.kind != "dir", size=_kernel_size(k))
+
+
+def _kernel_size(k: KernelFacts | None) -> int | None:
+    """A row's size where the kernel disagrees: what the kernel says (a file's; no total for a dir)."""
+    return k.size if k is not None and k.kind == "file" else None

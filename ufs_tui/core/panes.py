@@ -32,6 +32,10 @@ FATE_STATUS = {
     S.F_PARENT_HIDDEN: S.SHADOWED,
 }
 
+# A Merged-pane row where the model and the kernel (the real mount) disagree: there should be none
+# (:mod:`.kernel_check` marks them).
+KERNEL_DIFFERS = "kernel-differs"
+
 
 @dataclass(frozen=True)
 class Item:
@@ -45,10 +49,16 @@ class Item:
     note: str = ""  # a few words: "by upper", "from /docs", "deleted by upper"
     target: str | None = None  # symlink target
     leaf: bool = False  # a dir shown without children (a hidden dir in the Merged pane)
+    size: int | None = None  # a file's bytes; a dir's total under it (None: not summed yet); else None
 
     @property
     def expandable(self) -> bool:
         return self.kind == "dir" and not self.leaf
+
+    @property
+    def summed(self) -> bool:
+        """A dir row that shows the total under it (not one the kernel shows and the model cannot read)."""
+        return self.expandable and self.status != KERNEL_DIFFERS
 
 
 def own_stack(stack: Stack, layer: Layer) -> Stack:
@@ -68,7 +78,10 @@ def merged_item(entry: Entry, parent: str) -> Item:
         note = "hard link: the inode index's copy"
     elif entry.status == S.LOWER:
         note = entry.layer.name
-    return Item(entry.name, join(parent, entry.name), entry.kind, entry.status, entry.real_path, note, entry.target)
+    size = entry.size if entry.kind == "file" else None
+    return Item(
+        entry.name, join(parent, entry.name), entry.kind, entry.status, entry.real_path, note, entry.target, size=size
+    )
 
 
 def merged_items(
@@ -99,9 +112,11 @@ def merged_items(
             under = []
         for e in under:
             if e.name not in visible and e.name not in items:
+                size = e.size if e.kind == "file" else None
                 items[e.name] = Item(
-                    e.name, join(path, e.name), e.kind, S.OPAQUE_HIDDEN, e.real_path, "hidden by opaque dir", leaf=True
-                )
+                    e.name, join(path, e.name), e.kind, S.OPAQUE_HIDDEN, e.real_path, "hidden by opaque dir", leaf=True,
+                    size=size,
+                )  # fmt: skip
     return [items[n] for n in sorted(items)]
 
 
@@ -110,8 +125,9 @@ def _hidden_item(full: OverlayView, name: str, parent: str, real: str, status: s
     kind = node.kind if node is not None else "unknown"
     verb = "deleted" if status == S.WHITED_OUT else "hidden"
     note = f"{verb} by {by.name}" if by is not None else verb
+    size = node.size if node is not None and kind == "file" else None
     # A hidden dir is shown without children in the Merged pane: nothing below it is visible.
-    return Item(name, join(parent, name), kind, status, real, note, leaf=True)
+    return Item(name, join(parent, name), kind, status, real, note, leaf=True, size=size)
 
 
 # ------------------------------------------------------------ Upper/Lower panes
@@ -137,7 +153,8 @@ def layer_items(
     out: list[Item] = []
     for e in entries:
         status, note = _row_fate(full, layer, index, path, e.name, e.is_dir, parent_status, fates)
-        out.append(Item(e.name, join(path, e.name), e.kind, status, e.real_path, note, e.target))
+        size = e.size if e.kind == "file" else None
+        out.append(Item(e.name, join(path, e.name), e.kind, status, e.real_path, note, e.target, size=size))
     for h in hidden:
         if h.status != S.WHITEOUT:
             continue
@@ -194,7 +211,8 @@ def layer_item(
             if e is None:
                 return None
             status, note = _row_fate(full, layer, full.source_index(), parent, name, e.is_dir, parent_status)
-            return Item(name, path, e.kind, status, e.real_path, note, e.target)
+            size = e.size if e.kind == "file" else None
+            return Item(name, path, e.kind, status, e.real_path, note, e.target, size=size)
         if v.fate == S.F_WHITEOUT:
             return Item(name, path, v.node.kind, S.WHITEOUT, v.path, "whiteout: deletes this name below")
     return None

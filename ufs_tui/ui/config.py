@@ -11,6 +11,7 @@ from textual.theme import BUILTIN_THEMES
 
 from ..core.config import Config
 from .bindings import key_display
+from .screens.compare import CompareScreen
 from .screens.confirm import ConfirmScreen, FormScreen, MessageScreen, PromptScreen
 from .screens.explorer import ExplorerScreen
 from .screens.filter import StatusFilterScreen
@@ -26,7 +27,7 @@ from .widgets.pane import PaneTree
 # keys of scope "app", with the same ids). tests/ui/test_config_ui.py checks no class is missing.
 BOUND: tuple[type[DOMNode], ...] = (
     ExplorerScreen, PaneTree, KeyedOptionList, StackEditor, ConfirmScreen, MessageScreen, PromptScreen, FormScreen,
-    SearchScreen, StatusFilterScreen, MountsScreen, InfoScreen, WasteScreen,
+    SearchScreen, StatusFilterScreen, MountsScreen, InfoScreen, WasteScreen, CompareScreen,
 )  # fmt: skip
 
 

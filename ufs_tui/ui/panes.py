@@ -3,6 +3,7 @@ they share (the other panes follow it once it rests, opening and closing dirs wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
@@ -110,7 +111,10 @@ class PaneSet:
         def one(path: str, parent_status: str) -> Item | None:
             return explorer.item(src, path, parent_status, flt)
 
-        tree.set_source(loader, one, keep=keep)
+        def summer(path: str, cancelled: Callable[[], bool]) -> int | None:
+            return explorer.totals(src, flt.layer_view).total(path, cancelled)
+
+        tree.set_source(loader, one, keep=keep, summer=summer, by_name=flt.order == "name")
 
     def new_stack(self, stack: Stack, fresh: bool) -> None:
         """The Lower pane keeps its layer if the new stack has it (by path), else opens on the first lower;

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+from decimal import Decimal
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 
@@ -63,6 +65,35 @@ def human_size(n: int) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{n} B"  # pragma: no cover
+
+
+def row_size(n: int) -> str:
+    """A size in at most 6 columns, in human_size's units: ``18 B``, ``2.3 MB``, ``23 MB``, ``230 MB`` (a row's)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 999.5 or unit == "TB":
+            if unit == "B":
+                return f"{n} B"
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*")
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``10M``, ``1.5 GB``, ``512k``, ``4KiB``, ``100`` (units as human_size writes them, decimal;
+    ``KiB``/``MiB``/``GiB`` binary; any case). Raises ValueError with the reason in words."""
+    m = _SIZE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not a size: {text!r} (e.g. 10M, 1.5GB, 512k, 4KiB, 100)")
+    unit = m.group(2).lower()
+    if unit not in _UNITS:
+        raise ValueError(f"unknown unit {m.group(2)!r} (B, k, M, G, T, or KiB, MiB, GiB, TiB)")
+    return int(Decimal(m.group(1)) * _UNITS[unit])  # (exact: no float overflow for a long number)
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

@@ -29,8 +29,9 @@ __all__ = ["Entry", "Hidden", "LayerVersion", "OverlayView", "Source", "join", "
 class OverlayView:
     """The merged view of a :class:`Stack`, read lazily and cached per directory."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, eager: bool = False) -> None:
         self.stack = stack
+        self.eager = eager  # list_dir reads every entry's mode, size and target at once (see walk)
         self._reader = LayerReader(stack)
         self._resolver = Resolver(stack, self._reader)
         self._scanner = Scanner(self._reader, self._resolver)
@@ -46,7 +47,7 @@ class OverlayView:
         cached = self._listings.get(path)
         if cached is not None:
             return cached
-        entries, _ = self._scanner.scan(path, self.dir_sources(path), want_hidden=False)
+        entries, _ = self._scanner.scan(path, self.dir_sources(path), False, self.eager)
         self._remember(entries, path)
         return entries
 

@@ -507,9 +507,12 @@ def _digest_of(got: bytes | str) -> str:
 def text_line(d: Difference) -> str:
     """``KIND PATH`` and, for C, what differs: ``C /etc/motd  size 12 → 30, content`` (names made printable)."""
     line = f"{d.kind} {printable(d.path)}"
-    if not d.fields:
-        return line
-    return line + "  " + ", ".join(_field_text(f) for f in d.fields)
+    return f"{line}  {fields_text(d)}" if d.fields else line
+
+
+def fields_text(d: Difference) -> str:
+    """What differs, each field with both values: ``size 12 → 30, content`` ("" for A and D: no fields)."""
+    return ", ".join(_field_text(f) for f in d.fields)
 
 
 def _field_text(f: Field) -> str:

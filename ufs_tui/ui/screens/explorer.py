@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static, Tree
 
@@ -29,25 +28,18 @@ from ..extract_flow import ExtractFlow
 from ..flows import FlowOutcome, LayerFlows, MountFlows, MountState
 from ..keymap import with_ids
 from ..live import LayersChanged, LiveUpdates, PanePatched, Relisted, RootsMissing, WatchReady
-from ..messages import post
 from ..options import UiOptions
 from ..panes import PANES, PaneSet
+from ..unreadable import Unreadable, UnreadableDirs
 from ..widgets.details import DetailsPanel
 from ..widgets.layers import LayerList
 from ..widgets.pane import PaneTree
 from ..widgets.status import StatusBar, StatusFacts
-from .filter import StatusFilterScreen
+from .compare import start_compare
+from .filter import StatusFilterScreen, ask_min_size
 from .mounts import MountsScreen
 from .search import SearchScreen
 from .waste import WasteScreen
-
-
-class Unreadable(Message, bubble=False):
-    """Layer dirs behind a listed dir that could not be read: (real dir, problem) each."""
-
-    def __init__(self, found: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.found = found
 
 
 class ExplorerScreen(Screen[None]):
@@ -70,7 +62,7 @@ class ExplorerScreen(Screen[None]):
         self.flows = MountFlows(self, mounts)
         self.layer_flows = LayerFlows(self, mounts)
         self.extract_flow = ExtractFlow(self, mounts)
-        self._told_unreadable: set[str] = set()  # real dirs the user was told cannot be read
+        self.unreadable = UnreadableDirs(self)
         self._watch_started = False
 
     def compose(self) -> ComposeResult:
@@ -169,23 +161,7 @@ class ExplorerScreen(Screen[None]):
         self.panes.show_lower(layer)
 
     def update_status(self) -> None:
-        flt, stack, handle = self.flt, self.stack, self.mounts.handle
-        whose = None
-        if flt.changes_only:
-            whose = "" if stack.upper is not None or not stack.layers else f" ({stack.changer().name}'s)"
-        facts = StatusFacts(
-            watching=self.watching,
-            frozen=self.options.frozen,
-            last_change=self.live.last_change,
-            change_events=self.live.change_events,
-            changes_only=whose,
-            statuses=len(flt.statuses) if flt.statuses is not None else None,
-            missing=[printable(self.options.alias(p)) for p in self.live.missing],
-            busy=self.mounts.busy,
-            mounted=handle.note if handle is not None else "",
-            notes=self.options.notes,
-        )
-        self.query_one(StatusBar).show(facts)
+        self.query_one(StatusBar).show(facts_of(self))
 
     # ------------------------------------------------------------ panes
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Item]) -> None:
@@ -209,27 +185,10 @@ class ExplorerScreen(Screen[None]):
         cur = self.panes.current_path
         if cur is not None and event.path == (cur.rsplit("/", 1)[0] or "/"):
             self.schedule_details()
-        self._check_readable(self.panes.source_of(event.tree.pane), event.path)
-
-    @work(thread=True, group="unreadable", exit_on_error=False)
-    def _check_readable(self, source: Layer | None, path: str) -> None:
-        """Tell, once per dir, that a layer dir behind a listed dir could not be read (in a thread: the
-        explorer's lock may be held by a scan)."""
-        found = self.explorer.unreadable(source, path)
-        if found:
-            post(self, Unreadable(found))
+        self.unreadable.check(self.panes.source_of(event.tree.pane), event.path)
 
     def on_unreadable(self, m: Unreadable) -> None:
-        for real, problem in m.found:
-            if real not in self._told_unreadable:
-                self._told_unreadable.add(real)
-                self.notify(
-                    f"cannot read {printable(self.options.alias(real))}: {problem}; what it holds is missing from "
-                    "the panes",
-                    title="Unreadable dir",
-                    severity="warning",
-                    markup=False,
-                )
+        self.unreadable.tell(m)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if isinstance(event.option_list, LayerList) and event.option.id:
@@ -299,6 +258,13 @@ class ExplorerScreen(Screen[None]):
         """The waste view: what the layers store that the merged view never shows; Enter jumps there."""
         self.app.push_screen(WasteScreen(self.stack), self._jump)
 
+    def action_compare(self) -> None:
+        """Two sources or layers side by side, B against A (this stack's layers, its merged view, any other source
+        or a dir); Enter on a difference jumps the panes there."""
+        lower = self.panes.lower_layer
+        a = lower.name if lower is not None else "merged"
+        start_compare(self, self.stack, a, "merged", self._jump, self.options.engines)
+
     def action_extract(self) -> None:
         """Save the version the focused pane shows at the cursor to a path the user gives (asks first)."""
         panes = self.panes
@@ -316,6 +282,12 @@ class ExplorerScreen(Screen[None]):
 
         self.app.push_screen(StatusFilterScreen(self.flt.statuses), done)
 
+    def action_size_order(self) -> None:
+        self.set_filter(replace(self.flt, order="name" if self.flt.order == "size" else "size"))
+
+    def action_min_size(self) -> None:
+        ask_min_size(self.app, self.flt.min_size, lambda size: self.set_filter(replace(self.flt, min_size=size)))
+
     def set_filter(self, flt: ViewFilter) -> None:
         if flt == self.flt:
             return
@@ -327,7 +299,7 @@ class ExplorerScreen(Screen[None]):
     def action_search(self) -> None:
         self.app.push_screen(SearchScreen(self.explorer.search, versions=self.explorer.search_versions), self._jump)
 
-    def _jump(self, path: str | None) -> None:  # (a search or the waste view left with Enter)
+    def _jump(self, path: str | None) -> None:  # (a search, the waste view or a compare left with Enter)
         if path:
             self.panes.jump_to(path)
 
@@ -349,3 +321,25 @@ class ExplorerScreen(Screen[None]):
 
     def action_squash(self) -> None:
         self.layer_flows.squash()
+
+
+def facts_of(screen: ExplorerScreen) -> StatusFacts:
+    """What the status line says about ``screen`` now."""
+    flt, stack, handle = screen.flt, screen.stack, screen.mounts.handle
+    whose = None
+    if flt.changes_only:
+        whose = "" if stack.upper is not None or not stack.layers else f" ({stack.changer().name}'s)"
+    return StatusFacts(
+        watching=screen.watching,
+        frozen=screen.options.frozen,
+        last_change=screen.live.last_change,
+        change_events=screen.live.change_events,
+        changes_only=whose,
+        statuses=len(flt.statuses) if flt.statuses is not None else None,
+        by_size=flt.order == "size",
+        min_size=flt.min_size,
+        missing=[printable(screen.options.alias(p)) for p in screen.live.missing],
+        busy=screen.mounts.busy,
+        mounted=handle.note if handle is not None else "",
+        notes=screen.options.notes,
+    )

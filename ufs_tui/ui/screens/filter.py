@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -11,7 +13,9 @@ from textual.widgets import SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from ...core.model import status as S
+from ...core.model.display import human_size, parse_size
 from ..widgets.labels import glyph, status_style
+from .confirm import PromptScreen
 
 
 class StatusFilterScreen(ModalScreen[frozenset[str] | None]):
@@ -63,3 +67,25 @@ class StatusFilterScreen(ModalScreen[frozenset[str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(self.current)
+
+
+def ask_min_size(app: App[object], current: int, done: Callable[[int], None]) -> None:
+    """Ask for the minimum size of the rows shown and give it to ``done`` in bytes (0: every row); Esc: nothing.
+    What is not a size is said in one line and asked again."""
+    lines = ["Leave out files smaller than this, and dirs with less under them (empty: show all)."]
+
+    def ask(text: str) -> None:
+        app.push_screen(PromptScreen("Minimum size", lines, text, "e.g. 10M, 1.5G, 512k", paths=False), got)
+
+    def got(text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            size = parse_size(text) if text.strip() else 0
+        except ValueError as err:
+            app.notify(str(err), title="Minimum size", severity="error", markup=False)
+            ask(text)
+            return
+        done(size)
+
+    ask(human_size(current).replace(" ", "") if current else "")

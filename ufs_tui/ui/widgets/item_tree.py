@@ -171,6 +171,30 @@ class ItemTree(Tree[Item]):
         elif cursor is not None and cursor.data is not None and cursor.data.path not in self.nodes:
             self.move_to(node if node is not self.root else None)  # it was below a row that went
 
+    def reorder(self, node: TreeNode[Item], items: list[Item]) -> None:
+        """Make ``node``'s children ``items``, in their order (rows not sorted by name: by size), keeping the rows
+        that stay (and what is open under them). If the cursor's row goes, the cursor goes to ``node``."""
+        cursor = self.cursor_node
+        old = {ch.data.name: ch for ch in ti.children(node) if ch.data is not None}
+        out: list[TreeNode[Item]] = []
+        for it in items:
+            ch = old.get(it.name)
+            if ch is not None and ch.data is not None and ch.data.expandable == it.expandable:
+                del old[it.name]
+                if ch.data != it:
+                    ch.data = it
+                    ch.set_label(item_label(it))
+                out.append(ch)
+            else:
+                out.append(self._make_child(node, it))
+        rows_added(len(out))
+        ti.set_children(node, out)
+        for ch in old.values():
+            self._forget(ch)
+        ti.invalidate(self)
+        if cursor is not None and cursor.data is not None and self.nodes.get(cursor.data.path) is not cursor:
+            self.move_to(node if node is not self.root else (out[0] if out else None))
+
     # --------------------------------------------------------------- cursor
     def move_to(self, node: TreeNode[Item] | None) -> None:
         """move_cursor, after the line index is rebuilt (new nodes have no line until then)."""

@@ -10,10 +10,11 @@ import os
 from rich.style import Style
 from rich.text import Text
 
-from ...core.kernel_check import KERNEL_DIFFERS
 from ...core.model import status as S
-from ...core.model.display import printable
-from ...core.panes import Item
+from ...core.model.display import printable, row_size
+from ...core.panes import KERNEL_DIFFERS, Item
+
+_SIZE_STYLE = Style(dim=True)
 
 # Not a status of the model: a Merged-pane row where the mounted kernel disagrees with the model.
 _DIFFERS_STYLE = Style(color="bright_white", bgcolor="red", bold=True)
@@ -100,6 +101,10 @@ def item_label(item: Item, progress: str = "") -> Text:
         text.append(printable(item.target), style)
     elif item.kind in ("fifo", "socket", "chardev", "blockdev") and item.status != S.WHITEOUT:
         text.append(f" ({item.kind})", Style(dim=True))
+    if item.size is not None:
+        text.append(f"  {row_size(item.size)}", _SIZE_STYLE)
+    elif item.summed:
+        text.append("  …", _SIZE_STYLE)  # its total is being summed
     if item.note and item.status != S.LOWER:
         text.append(f"  {printable(item.note)}", Style(dim=True))
     if progress:

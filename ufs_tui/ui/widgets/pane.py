@@ -30,6 +30,7 @@ from ..heap import FREEZE_ROWS, freeze_young, rows_added
 from ..messages import post
 from .item_tree import ItemTree
 from .labels import item_label
+from .totals import Summer, Totals, TotalsKnown
 
 CHUNK = 100  # rows added between two looks at the clock
 CHUNK_SECONDS = 0.012  # rows are added for this long per event-loop turn, then the loop runs
@@ -64,6 +65,7 @@ class PaneState:
     one: OneLoader
     loaded: dict[str, str]
     rows: dict[str, list[TreeNode[Item]]]
+    by_name: bool = True  # rows sorted by name (else a change relists the whole dir: its order may change)
 
 
 @dataclass
@@ -128,7 +130,7 @@ def work_out_patch(state: PaneState, changes: Changes) -> PanePatch:
         for mdir, names in changes.dirs.items():
             if mdir not in loaded:
                 continue
-            if names is None:
+            if names is None or not state.by_name:
                 full.append(mdir)
                 continue
             patch.relists.append(relook_names(state.one, mdir, loaded[mdir], state.rows[mdir], names))
@@ -176,6 +178,8 @@ class PaneTree(ItemTree):
         self.pane = pane
         self.loader: Loader | None = None
         self.one: OneLoader | None = None
+        self.totals = Totals(self)
+        self.by_name = True  # the loader gives rows sorted by name
         self.loaded: set[str] = set()
         self.in_flight: set[str] = set()
         self.generation = 0
@@ -185,15 +189,23 @@ class PaneTree(ItemTree):
 
     # ----------------------------------------------------------------- source
     def set_source(
-        self, loader: Loader | None, one: OneLoader | None, placeholder: str = "", keep: bool = True
+        self,
+        loader: Loader | None,
+        one: OneLoader | None,
+        placeholder: str = "",
+        keep: bool = True,
+        summer: Summer | None = None,
+        by_name: bool = True,
     ) -> None:
         """Show another source (another layer, or a filter change): keeps expanded paths and the cursor, unless
-        ``keep`` is False (another stack altogether: its first row)."""
+        ``keep`` is False (another stack altogether: its first row). ``summer`` sums a dir row's total (in a
+        worker, after its dir is listed); ``by_name``: the loader sorts rows by name."""
         expanded = self.expanded_paths() if keep else []
         cursor = self.cursor_path() if keep else None
-        self.loader, self.one = loader, one
+        self.loader, self.one, self.by_name = loader, one, by_name
         self.placeholder = placeholder
         self.generation += 1
+        self.totals.use(summer)
         self.clear_rows()
         self.loaded.clear()
         self.in_flight.clear()
@@ -277,6 +289,7 @@ class PaneTree(ItemTree):
         self.in_flight.discard(path)
         self.loaded.add(path)
         self._after_load(path)
+        self.totals.sum(path)
 
     def _after_load(self, path: str) -> None:
         for p in list(self._reopen):
@@ -297,9 +310,8 @@ class PaneTree(ItemTree):
         if self.loader is None or self.one is None:
             return None
         loaded = {p: self.status_of(p) for p in self.loaded if p in self.nodes}
-        return PaneState(
-            self, self.generation, self.loader, self.one, loaded, {p: ti.children(self.nodes[p]) for p in loaded}
-        )
+        rows = {p: ti.children(self.nodes[p]) for p in loaded}
+        return PaneState(self, self.generation, self.loader, self.one, loaded, rows, self.by_name)
 
     def apply_patch(self, patch: PanePatch) -> None:
         """A relisting's result, spliced against the rows it was worked out on when the dir still has them;
@@ -314,12 +326,17 @@ class PaneTree(ItemTree):
             same = ti.children(node) is r.rows
             if not r.whole:  # a few names: no Loaded (nothing else about the dir changed)
                 self.splice(node, r.updates, r.labels, r.names if same else None)
+            elif not self.by_name:  # (its order may change too)
+                self.reorder(node, r.items)
+                self.in_flight.discard(r.path)
+                self.post_message(self.Loaded(self, r.path))
             elif same:
                 self.splice(node, r.updates, r.labels, r.names)
                 self.in_flight.discard(r.path)
                 self.post_message(self.Loaded(self, r.path))
             else:  # rows came or went since the relisting began: compare with what is there now
                 self.patch(r.path, r.items)
+            self.totals.sum(r.path)
 
     def patch(self, path: str, items: list[Item]) -> None:
         """Replace the children of loaded dir ``path`` with ``items``, keeping nodes (and expansion) that stay."""
@@ -399,6 +416,9 @@ class PaneTree(ItemTree):
             node.collapse()
         elif node.parent is not None and node.parent is not self.root:
             self.move_to(node.parent)
+
+    def on_totals_known(self, message: TotalsKnown) -> None:
+        self.totals.show(message)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
         data = event.node.data

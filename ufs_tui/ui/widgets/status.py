@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from ...core.model.display import plural, printable
+from ...core.model.display import human_size, plural, printable
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class StatusFacts:
     change_events: int = 0
     changes_only: str | None = None  # "changes only" is on: whose changes ("" for the upper's)
     statuses: int | None = None  # the status filter: how many statuses are shown
+    by_size: bool = False  # rows sorted largest first
+    min_size: int = 0  # rows smaller than this left out
     missing: Sequence[str] = ()  # printable already
     busy: str = ""  # a mount worker runs: what it does
     mounted: str = ""  # the app's mount, in words
@@ -41,6 +43,10 @@ def status_text(f: StatusFacts) -> Text:
         bits.append(f"  changes only{f.changes_only}", style="bold yellow")
     if f.statuses is not None:
         bits.append(f"  statuses: {f.statuses} shown", style="bold yellow")
+    if f.by_size:
+        bits.append("  largest first", style="bold yellow")
+    if f.min_size:
+        bits.append(f"  ≥ {human_size(f.min_size)}", style="bold yellow")
     for path in f.missing:
         bits.append(f"  missing: {path}", style="bold red")
     if f.busy:
