@@ -27,6 +27,7 @@ from ufs_tui.core.model.stack import Stack  # noqa: E402
 from ufs_tui.core.mounting.record import runtime_dir  # noqa: E402
 from ufs_tui.ui.app import UfsApp, make_app  # noqa: E402
 from ufs_tui.ui.pilot import goto, settle, settle_counts, wait_until  # noqa: E402
+from ufs_tui.ui.screens.compare import CompareScreen, CompareSetup  # noqa: E402
 from ufs_tui.ui.screens.search import SearchScreen  # noqa: E402
 from ufs_tui.ui.screens.waste import WasteScreen  # noqa: E402
 
@@ -83,6 +84,20 @@ async def every_layer(app: UfsApp, pilot: Pilot[int]) -> None:
     await wait_until(pilot, lambda: screen.done and screen.every_layer, "every layer's copies")
 
 
+async def by_size(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("z")
+    await settle(pilot)
+    await goto(pilot, app.pane_tree("merged"), "/bin/tool")
+
+
+async def compare(app: UfsApp, pilot: Pilot[int]) -> None:
+    await pilot.press("equals_sign")
+    await wait_until(pilot, lambda: isinstance(app.screen, CompareSetup), "the compare form")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.done, "the comparison")
+    await pilot.press("down", "down", "down", "down", "down", "down", "down", "down", "down", "down", "down")
+
+
 async def editor(app: UfsApp, pilot: Pilot[int]) -> None:
     await pilot.press("e")
     await settle(pilot)
@@ -113,6 +128,8 @@ VIEWS: dict[str, tuple[tuple[int, int], str, Steps, str]] = {
     "every-layer": ((160, 45), "textual-dark", every_layer, "search every layer's copies: a deleted file found"),
     "waste": ((160, 45), "textual-dark", waste, "wasted space, grouped by the layer that caused it"),
     "layer-changes": ((160, 45), "textual-dark", layer_changes, "the Lower pane: what lower:0 changes (v)"),
+    "by-size": ((160, 45), "textual-dark", by_size, "every row's size, a dir's total; z: largest first"),
+    "compare": ((160, 45), "textual-dark", compare, "compare any two (=): lower:0 against the merged view"),
     "legend": ((100, 36), "textual-dark", at("/a", "merged", "l"), "the legend"),
     "help": ((100, 45), "textual-dark", at("/a", "merged", "question_mark"), "every key"),
     "editor": ((160, 45), "textual-dark", editor, "the stack editor"),
