@@ -148,3 +148,36 @@ def test_a_fifo_given_as_an_archive_is_refused_not_waited_on(tmp_path: os.PathLi
         stdin=subprocess.DEVNULL,
     )
     assert r.returncode == 2 and "not an image archive: a FIFO" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_member_is_hashed_as_a_stream_never_held_whole(tmp_path: os.PathLike[str], gz: bool) -> None:
+    """Hashing an archive member (waste's unchanged copies and duplicates, compare's content) reads it in chunks:
+    a 48 MB member costs a few MB of memory at most, plain or gzip-compressed, and gives the member's SHA-256."""
+    import hashlib
+    import tracemalloc
+
+    from tests.archives import layered_archive
+    from ufs_tui.core.model.stack import fs_digest
+
+    big = os.urandom(1 << 20) * 48
+    path = os.path.join(os.fspath(tmp_path), "img.tar")
+    layered_archive(path, [{"big": big, "small": b"tiny"}], oci=gz, gzip_layers=gz)
+    del big  # (the test's own copy out of the measure)
+    stack = A.open_archive(path)
+    layer = stack.lowers[0]
+    assert layer.fs is not None
+    real = layer.path + "/big"
+    tracemalloc.start()
+    try:
+        digest = fs_digest(layer.fs, real)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"hashing a 48 MB member held {peak:,} bytes"
+    assert digest == hashlib.sha256(b"".join(layer.fs.chunks(real))).digest()
+    assert (
+        layer.fs.read(real, 10) == layer.fs.read(real, 1 << 30)[:10]
+        and layer.fs.read(layer.path + "/small", 99) == b"tiny"
+    )
+    assert b"".join(layer.fs.chunks(layer.path + "/small")) == b"tiny"

@@ -7,9 +7,10 @@ options. Nothing here reads file contents or writes anything.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -41,6 +42,18 @@ class LayerFS(Protocol):
     def read(self, path: str, n: int) -> bytes:
         """Up to ``n`` bytes of the regular file at ``path``."""
         ...
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        """All of the regular file at ``path``, as a stream of chunks (never held whole). Raises OSError."""
+        ...
+
+
+def fs_digest(fs: LayerFS, path: str) -> bytes:
+    """The SHA-256 of the regular file at ``path`` of ``fs``, read as a stream. Raises OSError."""
+    h = hashlib.sha256()
+    for chunk in fs.chunks(path):
+        h.update(chunk)
+    return h.digest()
 
 
 _EMPTY_LAYER = (

@@ -47,7 +47,7 @@ from ..model.errors import StackError
 from ..model.inode_index import index_used
 from ..model.markers import KIND_BY_FMT
 from ..model.merge import OverlayView
-from ..model.stack import LAYER_NAME, Layer, LayerFS, Stack
+from ..model.stack import LAYER_NAME, Layer, LayerFS, Stack, fs_digest
 from ..panes import own_stack
 
 ADDED, CHANGED, DELETED = S.DIFF_ADDED, S.DIFF_CHANGED, S.DIFF_DELETED
@@ -462,11 +462,10 @@ def _meta_of(st: os.stat_result, target: str | None = None) -> Meta:
 
 
 def _data(real: str, size: int, fs: LayerFS | None, whole: bool) -> bytes | str:
-    """What the regular file at ``real`` holds (``whole``: all of it, else its ``sha256:HEX``; an archive's
-    member is read whole either way). Raises OSError."""
+    """What the regular file at ``real`` holds (``whole``: all of it, else its ``sha256:HEX``, read as a stream).
+    Raises OSError."""
     if fs is not None:
-        data = fs.read(real, size + 1)
-        return data if whole else _hex(data)
+        return fs.read(real, size + 1) if whole else "sha256:" + fs_digest(fs, real).hex()
     fd = _open_regular(real)[0]
     try:
         return _read_fd(fd, size) if whole else _hash_fd(fd)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ..model import status as S
 from ..model.display import human_size
 from ..model.merge import Entry, Hidden, OverlayView
-from ..model.stack import Layer, Stack
+from ..model.stack import Layer, Stack, fs_digest
 from ..panes import own_stack
 from ..sources.common import parse_label
 from .ci_rules import CiNumbers, InefficientPath
@@ -218,7 +218,7 @@ class _Walk:
         top = self.view.lookup(path)
         if top is None or top.kind != "file" or top.size != size:
             return False
-        return _digest(top.layer, top.real_path, size) == _digest(h.layer, h.path, size)
+        return _digest(top.layer, top.real_path) == _digest(h.layer, h.path)
 
     def duplicates(self, cancelled: Callable[[], bool]) -> list[Waste]:
         """Visible files with the same content as another visible file, beyond the first (by path)."""
@@ -228,7 +228,7 @@ class _Walk:
                 continue
             first: dict[bytes, str] = {}
             for e in sorted(entries, key=lambda e: e.path):
-                digest = _digest(e.layer, e.real_path, size)
+                digest = _digest(e.layer, e.real_path)
                 if digest is None:
                     continue
                 if digest in first:
@@ -238,11 +238,11 @@ class _Walk:
         return out
 
 
-def _digest(layer: Layer, real: str, size: int) -> bytes | None:
+def _digest(layer: Layer, real: str) -> bytes | None:
     """The SHA-256 of a layer's regular file (read through its LayerFS for an archive), None if unreadable."""
     try:
         if layer.fs is not None:
-            return hashlib.sha256(layer.fs.read(real, size)).digest()
+            return fs_digest(layer.fs, real)
         with open(real, "rb", buffering=0) as f:
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
             return hashlib.file_digest(f, "sha256").digest()

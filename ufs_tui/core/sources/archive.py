@@ -26,6 +26,8 @@ from ..model.markers import Node
 from ..model.stack import Layer, Stack
 from .common import history_steps, layer_label
 
+CHUNK = 1 << 20  # bytes a member's data is streamed in (hashing, comparing)
+
 _KIND = {
     tarfile.REGTYPE: "file",
     tarfile.AREGTYPE: "file",
@@ -233,6 +235,13 @@ class TarLayerFS:
         return rel is not None and (rel == "" or rel in self.members)
 
     def read(self, path: str, n: int) -> bytes:
+        return b"".join(self._data(path, n, n))
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        return self._data(path, None, CHUNK)
+
+    def _data(self, path: str, limit: int | None, chunk: int) -> Iterator[bytes]:
+        """The regular file at ``path`` (its first ``limit`` bytes; None: all), read ``chunk`` bytes at a time."""
         rel = self._rel(path)
         ti = self.members.get(rel) if rel is not None else None
         if ti is None:
@@ -240,10 +249,19 @@ class TarLayerFS:
         ti = self._resolved(ti)
         if not ti.isreg():
             raise IsADirectoryError(path) if ti.isdir() else OSError(f"{path}: not a regular file")
+        left = ti.size if limit is None else min(limit, ti.size)
+        return self._stream_of(path, ti.offset_data, left, chunk)
+
+    def _stream_of(self, path: str, offset: int, left: int, chunk: int) -> Iterator[bytes]:
         f, stream = _open_blob(self.blob)
         try:
-            stream.seek(ti.offset_data)
-            return stream.read(min(n, ti.size))
+            stream.seek(offset)
+            while left > 0:
+                data = stream.read(min(chunk, left))
+                if not data:
+                    raise OSError(f"{path}: the layer tar ends inside this file")
+                left -= len(data)
+                yield data
         except (EOFError, zlib.error) as e:  # the blob changed since it was indexed
             raise OSError(f"{path}: {_problem(e)}") from None
         finally:
