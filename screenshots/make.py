@@ -67,7 +67,7 @@ async def waste(app: UfsApp, pilot: Pilot[int]) -> None:
     await pilot.press("w")
     screen = app.screen
     assert isinstance(screen, WasteScreen)
-    await wait_until(pilot, lambda: screen.report is not None, "the waste worker")
+    await wait_until(pilot, lambda: screen.done, "the waste worker")
     await pilot.press("g")
 
 

@@ -116,3 +116,13 @@ def test_ci_exact_rules_count_each_dead_copy_once(lab: Lab) -> None:
     assert first["why"].startswith("4.0 kB added in lower:1, replaced in upper")
     passing = subprocess.run([*cmd[:-2], "--lowestEfficiency", "0", "--highestUserWastedPercent", "disabled"])
     assert passing.returncode == 0
+
+
+def test_what_needs_no_hashing_is_given_before_files_are_hashed(lab: Lab) -> None:
+    """The waste view shows every kind but duplicates at once: those are handed over before any file is hashed."""
+    _image(lab)
+    early: list[list[tuple[str, str]]] = []
+    report = find_waste(lab.stack(), before_hashing=lambda r: early.append([(w.path, w.kind) for w in r.rows]))
+    assert len(early) == 1
+    final = [(w.path, w.kind) for w in report.rows]
+    assert early[0] == [p for p in final if p[1] != DUPLICATE] and ("/sub/copy2", DUPLICATE) in final

@@ -25,7 +25,7 @@ async def test_waste_view_lists_grouped_and_jumps(demo: Demo) -> None:
         await settle(pilot)
         screen = WasteScreen(demo.stack)
         app.push_screen(screen, chosen.append)
-        await wait_until(pilot, lambda: screen.report is not None, "the waste worker")
+        await wait_until(pilot, lambda: screen.done, "the waste worker")
         assert screen.report is not None
         expected = find_waste(demo.stack)
         assert [(w.path, w.kind, w.size) for w in screen.report.rows] == [

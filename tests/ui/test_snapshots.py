@@ -59,7 +59,7 @@ def test_waste_view(snap_compare: Any, kernel_demo: Demo) -> None:
         await settle(pilot)
         await pilot.press("w")
         screen: Any = pilot.app.screen
-        await wait_until(pilot, lambda: screen.report is not None, "the waste worker")
+        await wait_until(pilot, lambda: screen.done, "the waste worker")
         await pilot.press("g")
         await settle(pilot)
 

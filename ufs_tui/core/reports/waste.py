@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..model import status as S
 from ..model.display import human_size
@@ -115,8 +115,15 @@ class WasteReport:
         return out
 
 
-def find_waste(stack: Stack, duplicates: bool = True, cancelled: Callable[[], bool] = lambda: False) -> WasteReport:
-    """The wasted space of ``stack`` (see the module doc); ``duplicates``: also hash equal-size visible files."""
+def find_waste(
+    stack: Stack,
+    duplicates: bool = True,
+    cancelled: Callable[[], bool] = lambda: False,
+    before_hashing: Callable[[WasteReport], None] | None = None,
+) -> WasteReport:
+    """The wasted space of ``stack`` (see the module doc); ``duplicates``: also hash equal-size visible files.
+    ``before_hashing`` is given the report so far (every kind but duplicates) before any file is hashed for
+    duplicates: hashing reads whole files, the rest only the layers' listings."""
     walk = _Walk(stack)
     report = WasteReport(layer_bytes={layer.name: 0 for layer in stack.layers})
     for n, (path, item, _) in enumerate(walk.view.walk_items("/", with_hidden=True)):
@@ -130,9 +137,15 @@ def find_waste(stack: Stack, duplicates: bool = True, cancelled: Callable[[], bo
     if report.complete:
         walk.hidden_dirs(report)
     if duplicates and report.complete:
+        if before_hashing is not None:
+            before_hashing(replace(report, rows=sorted(report.rows, key=_largest_first)))
         report.rows += walk.duplicates(cancelled)
-    report.rows.sort(key=lambda w: (-w.size, w.path))
+    report.rows.sort(key=_largest_first)
     return report
+
+
+def _largest_first(w: Waste) -> tuple[int, str]:
+    return -w.size, w.path
 
 
 class _Walk:

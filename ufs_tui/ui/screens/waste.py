@@ -29,18 +29,25 @@ class WasteScreen(ModalScreen[str | None]):
     ]
 
     class Computed(Message, bubble=False):
-        """The waste of the stack, found by the worker."""
+        """The waste of the stack, found by the worker (``final`` False: all but duplicates, still being hashed)."""
 
-        def __init__(self, report: WasteReport) -> None:
+        def __init__(self, report: WasteReport, final: bool = True) -> None:
             super().__init__()
             self.report = report
+            self.final = final
 
     def __init__(self, stack: Stack) -> None:
         super().__init__()
         self.stack = stack
         self.report: WasteReport | None = None
+        self.hashing = False  # the report lacks duplicates: files are being hashed
         self.grouped = False
         self.paths: list[str | None] = []  # per option: the path it jumps to (None: a group heading)
+
+    @property
+    def done(self) -> bool:
+        """The whole report is shown (duplicates too)."""
+        return self.report is not None and not self.hashing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="waste"):
@@ -56,12 +63,17 @@ class WasteScreen(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="waste")
     def _compute(self) -> None:
         worker = get_current_worker()
-        report = find_waste(self.stack, cancelled=lambda: worker.is_cancelled)
+
+        def so_far(report: WasteReport) -> None:  # all but duplicates: shown while files are hashed
+            post(self, self.Computed(report, final=False))
+
+        report = find_waste(self.stack, cancelled=lambda: worker.is_cancelled, before_hashing=so_far)
         if not worker.is_cancelled:
             post(self, self.Computed(report))
 
     def on_waste_screen_computed(self, message: WasteScreen.Computed) -> None:
         self.report = message.report
+        self.hashing = not message.final
         self._show()
 
     def _show(self) -> None:
@@ -72,9 +84,11 @@ class WasteScreen(ModalScreen[str | None]):
         summary = (
             f"{human_size(report.wasted)} of {human_size(report.total)} stored is wasted ({share}) "
             f"in {len(report.rows)} place{'s' if len(report.rows) != 1 else ''}"
-        )
+        ) + ("; hashing equal-size files for duplicates…" if self.hashing else "")
         self.query_one("#waste-summary", Static).update(Text(summary))
         rows = self.query_one("#waste-rows", OptionList)
+        at = rows.highlighted
+        was = self.paths[at] if at is not None and at < len(self.paths) else None  # (kept when rows come again)
         rows.clear_options()
         self.paths = []
         options: list[Option] = []
@@ -93,7 +107,7 @@ class WasteScreen(ModalScreen[str | None]):
                 self.paths.append(w.path)
         rows.add_options(options)
         first = next((i for i, p in enumerate(self.paths) if p is not None), None)
-        rows.highlighted = first
+        rows.highlighted = self.paths.index(was) if was is not None and was in self.paths else first
 
     def _layer_words(self, name: str) -> str:
         layer = next((la for la in self.stack.layers if la.name == name), None)
