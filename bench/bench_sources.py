@@ -308,7 +308,7 @@ def bench_tree(archive: str, runs: int) -> tuple[list[float], list[float]]:
 
 async def first_frame(spec: str, docker_root: str) -> float:
     """From opening the source to the first paint with the merged root listed (headless app)."""
-    from bench.bench_ui import Paints
+    from bench.bench_ui import Paints, merged_root_shown
     from ufs_tui.core.sources import open_source
     from ufs_tui.ui.app import make_app
 
@@ -317,13 +317,7 @@ async def first_frame(spec: str, docker_root: str) -> float:
     app = make_app(stack, live=True)
     paints = Paints(app)
 
-    def root_shown() -> bool:
-        if not app.query("#tree-merged"):
-            return False
-        tree = app.pane_tree("merged")
-        return "/" in tree.loaded and bool(tree.root.children)
-
-    first = asyncio.ensure_future(paints.until(root_shown))
+    first = asyncio.ensure_future(paints.until(lambda: merged_root_shown(app)))
     async with app.run_test(size=(160, 45)):
         t = await first - t0
         # not measured: let the layer counter finish, so no child process outlives the event loop

@@ -110,20 +110,21 @@ def send_key(app: UfsApp, key: str) -> None:
     app._driver.send_message(event)
 
 
+def merged_root_shown(app: UfsApp) -> bool:
+    """The Merged pane has its root listed (what a first frame waits for)."""
+    if not app.query("#tree-merged"):
+        return False
+    tree = app.pane_tree("merged")
+    return "/" in tree.loaded and bool(tree.root.children)
+
+
 async def run(stack: Stack, upper: str, presses: int, files: int) -> dict[str, float | list[float]]:
     out: dict[str, float | list[float]] = {}
     t0 = time.perf_counter()
     app = make_app(stack, live=True)
     paints = Paints(app)  # before the app starts: the first paint may come before run_test hands over
 
-    def root_shown() -> bool:
-        found = app.query("#tree-merged")
-        if not found:
-            return False
-        tree = app.pane_tree("merged")
-        return "/" in tree.loaded and bool(tree.root.children)
-
-    first = asyncio.ensure_future(paints.until(root_shown))
+    first = asyncio.ensure_future(paints.until(lambda: merged_root_shown(app)))
     async with app.run_test(size=(160, 45)) as pilot:
         merged = app.pane_tree("merged")
         out["first_frame"] = await first - t0

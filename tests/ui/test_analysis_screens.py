@@ -113,3 +113,29 @@ async def test_extract_a_deleted_version_from_its_layer(demo: Demo, tmp_path: Pa
         await pilot.press(*demo.stack.lowers[0].path, "/x", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, MessageScreen), "the refusal")
         assert not os.path.lexists(os.path.join(demo.stack.lowers[0].path, "x"))
+
+
+async def test_the_waste_view_lists_the_largest_and_says_how_many_more(tmp_layers: str) -> None:
+    """A stack that wastes in 620 places: the view lists the largest MAX_ROWS (a list of tens of thousands would
+    hold the event loop for seconds) and one line saying how many smaller ones there are, and where to see them."""
+    from ufs_tui.core.model.stack import Stack
+    from ufs_tui.ui.app import make_app
+    from ufs_tui.ui.screens.waste import MAX_ROWS
+
+    low, up = Path(tmp_layers, "low"), Path(tmp_layers, "up")
+    low.mkdir()
+    up.mkdir()
+    for i in range(620):
+        (low / f"f{i:03d}").write_bytes(b"x" * (i + 1))
+        os.mknod(up / f"f{i:03d}", 0o600 | 0o020000, 0)  # deleted in the upper: all 620 wasted
+    app = make_app(Stack.build([str(low)], upper=str(up)), live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WasteScreen) and app.screen.done, "the waste view")
+        screen = app.screen
+        assert isinstance(screen, WasteScreen)
+        assert screen.paths[:2] == ["/f619", "/f618"] and len([p for p in screen.paths if p]) == MAX_ROWS
+        rows = screen.query_one("#waste-rows", OptionList)
+        last = rows.get_option_at_index(rows.option_count - 1)
+        assert "… and 120 smaller ones" in str(last.prompt) and last.disabled

@@ -17,6 +17,8 @@ what each dir hides (:meth:`OverlayView.walk_items`), so the cost is one listing
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -48,7 +50,12 @@ def layer_words(layer: Layer) -> str:
 
 def build_step(layer: Layer) -> str:
     """What made ``layer`` (an image's history step), or what its label says it is; "" if nothing."""
-    return parse_label(layer.label).text if layer.label else ""
+    return _step(layer.label) if layer.label else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _step(label: str) -> str:  # (asked once per row of a waste report: a few labels, many rows)
+    return parse_label(label).text
 
 
 @dataclass(frozen=True)
@@ -186,9 +193,15 @@ class _Walk:
     def hidden_dirs(self, report: WasteReport) -> None:
         """The hidden dirs met in the walk, less what of them still shows: a renamed dir's contents, whose
         name is whited out where it was but shows where its new name's ``overlay.redirect`` points."""
-        index = self.view.source_index()  # real dir -> the merged dirs it feeds (all of them, after the walk)
+        # real dirs that feed a merged dir (all of them, after the walk), sorted: those under a dir are a run
+        fed_dirs = sorted(self.view.source_index())
         for path, kind, h in self._dirs:
-            fed = sorted(real for real in index if real == h.path or real.startswith(h.path + "/"))
+            fed = []
+            for real in fed_dirs[bisect.bisect_left(fed_dirs, h.path) :]:
+                if not real.startswith(h.path):
+                    break
+                if len(real) == len(h.path) or real[len(h.path)] == "/":
+                    fed.append(real)
             tops = [real for real in fed if not any(real.startswith(t + "/") for t in fed if t != real)]
             # (what a redirect feeds is counted where it shows, by the walk)
             size = self._bytes(h.layer, h.path)[0] - sum(self._bytes(h.layer, real)[0] for real in tops)

@@ -19,6 +19,8 @@ from ...core.model.stack import Stack
 from ...core.reports.waste import Waste, WasteReport, find_waste, layer_words
 from ..messages import post
 
+MAX_ROWS = 500  # the largest wastes listed (more would hold the event loop while the list is made)
+
 
 class WasteScreen(ModalScreen[str | None]):
     """Dismissed with the merged path of the chosen row (or None)."""
@@ -92,19 +94,24 @@ class WasteScreen(ModalScreen[str | None]):
         rows.clear_options()
         self.paths = []
         options: list[Option] = []
+        shown = report.rows[:MAX_ROWS]
         if self.grouped:
             for cause, size in report.by_cause().items():
                 heading = "duplicate content" if cause == "-" else f"caused by {self._layer_words(cause)}"
                 options.append(Option(Text(f"{human_size(size):>9}  {heading}", style="bold"), disabled=True))
                 self.paths.append(None)
-                for w in report.rows:
+                for w in shown:
                     if (w.by.name if w.by else "-") == cause:
                         options.append(self._option(w, "  "))
                         self.paths.append(w.path)
         else:
-            for w in report.rows:
+            for w in shown:
                 options.append(self._option(w, ""))
                 self.paths.append(w.path)
+        if len(report.rows) > len(shown):
+            more = f"… and {len(report.rows) - len(shown):,} smaller ones (ufs-tui du --top N lists them all)"
+            options.append(Option(Text(more, style="dim"), disabled=True))
+            self.paths.append(None)
         rows.add_options(options)
         first = next((i for i, p in enumerate(self.paths) if p is not None), None)
         rows.highlighted = self.paths.index(was) if was is not None and was in self.paths else first
