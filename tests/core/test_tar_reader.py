@@ -181,3 +181,20 @@ def test_a_member_is_hashed_as_a_stream_never_held_whole(tmp_path: os.PathLike[s
         and layer.fs.read(layer.path + "/small", 99) == b"tiny"
     )
     assert b"".join(layer.fs.chunks(layer.path + "/small")) == b"tiny"
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_member_cut_short_after_indexing_is_an_error_not_short_data(tmp_path: os.PathLike[str], gz: bool) -> None:
+    """The archive shrank after it was opened (rewritten meanwhile): reading the member says so (OSError), it never
+    hands back fewer bytes as if they were the file."""
+    from tests.archives import layered_archive
+
+    path = os.path.join(os.fspath(tmp_path), "img.tar")
+    layered_archive(path, [{"big": os.urandom(1 << 20)}], oci=gz, gzip_layers=gz)
+    layer = A.open_archive(path).lowers[0]
+    assert layer.fs is not None
+    os.truncate(path, os.path.getsize(path) // 2)
+    with pytest.raises(OSError):
+        b"".join(layer.fs.chunks(layer.path + "/big"))
+    with pytest.raises(OSError):
+        layer.fs.read(layer.path + "/big", 1 << 30)

@@ -52,6 +52,7 @@ class LayerReader:
         self.errors: dict[str, str] = {}  # real dir -> problem (unreadable dirs met while listing)
         # Layers that are not dirs on disk (image archives) are read through their LayerFS.
         self.fs: dict[str, LayerFS] = {layer.path: layer.fs for layer in stack.all_layers if layer.fs is not None}
+        self._last_fs: tuple[str, LayerFS | None] = ("\0", None)  # (no path starts with a NUL)
         self.probe: Callable[..., Node | None] = self._fs_probe if self.fs else probe
         self.lexists: Callable[[str], bool] = self._fs_lexists if self.fs else os.path.lexists
 
@@ -153,8 +154,12 @@ class LayerReader:
 
     # ---------------------------------------------------------------- archives
     def _fs_of(self, path: str) -> LayerFS | None:
+        root, fs = self._last_fs  # (paths come in runs of one layer's: that one is tried first)
+        if path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+            return fs
         for root, fs in self.fs.items():
             if path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+                self._last_fs = (root, fs)
                 return fs
         return None
 

@@ -121,6 +121,7 @@ class TarLayerFS:
         self.members: dict[str, tarfile.TarInfo] = {}
         self.children: dict[str, dict[str, str | None]] = {"": {}}
         self.size = 0
+        self.compressed = False  # a gzip blob: read through a stream (else straight from the file)
         self._index()
 
     def _index(self) -> None:
@@ -140,7 +141,8 @@ class TarLayerFS:
                     continue
                 self._add(rel, ti)
                 self.size += ti.size if ti.isreg() else 0
-            if isinstance(stream, gzip.GzipFile):
+            self.compressed = isinstance(stream, gzip.GzipFile)
+            if self.compressed:
                 # The rest after tar's end marker (zero blocks, padding): reading to the end of the gzip stream
                 # checks its CRC and length, so data damaged inside a member is found (it was decompressed anyway).
                 while stream.read(1 << 16):
@@ -152,6 +154,21 @@ class TarLayerFS:
         finally:
             stream.close()
             f.close()
+
+    def _pread(self, path: str, offset: int, left: int, chunk: int) -> Iterator[bytes]:
+        blob = self.blob
+        pos, end = blob.offset + offset, blob.offset + blob.size
+        fd = os.open(blob.file, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            while left > 0:
+                data = os.pread(fd, min(chunk, left, end - pos), pos) if pos < end else b""
+                if not data:
+                    raise OSError(f"{path}: the layer tar ends inside this file")
+                pos += len(data)
+                left -= len(data)
+                yield data
+        finally:
+            os.close(fd)
 
     def _add(self, rel: str, ti: tarfile.TarInfo) -> None:
         parent, name = posixpath.split(rel)
@@ -253,6 +270,9 @@ class TarLayerFS:
         return self._stream_of(path, ti.offset_data, left, chunk)
 
     def _stream_of(self, path: str, offset: int, left: int, chunk: int) -> Iterator[bytes]:
+        if not self.compressed:  # straight from the file: no stream to set up per member
+            yield from self._pread(path, offset, left, chunk)
+            return
         f, stream = _open_blob(self.blob)
         try:
             stream.seek(offset)
