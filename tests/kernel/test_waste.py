@@ -13,7 +13,16 @@ import pytest
 
 from tests.archives import docker_save_archive
 from tests.kernel.lab import Lab
-from ufs_tui.core.reports.waste import DELETED, DUPLICATE, OPAQUE_HIDDEN, OVERWRITTEN, UNCHANGED_COPY, find_waste
+from ufs_tui.core.reports.waste import (
+    DELETED,
+    DUPLICATE,
+    HASHING,
+    OPAQUE_HIDDEN,
+    OVERWRITTEN,
+    UNCHANGED_COPY,
+    WALKING,
+    find_waste,
+)  # fmt: skip
 from ufs_tui.core.sources.archive import open_archive
 
 pytestmark = pytest.mark.usefixtures("root_mount")
@@ -121,8 +130,23 @@ def test_ci_exact_rules_count_each_dead_copy_once(lab: Lab) -> None:
 def test_what_needs_no_hashing_is_given_before_files_are_hashed(lab: Lab) -> None:
     """The waste view shows every kind but duplicates at once: those are handed over before any file is hashed."""
     _image(lab)
-    early: list[list[tuple[str, str]]] = []
-    report = find_waste(lab.stack(), before_hashing=lambda r: early.append([(w.path, w.kind) for w in r.rows]))
-    assert len(early) == 1
+    early: list[tuple[str, list[tuple[str, str]]]] = []
+    report = find_waste(lab.stack(), so_far=lambda r, doing: early.append((doing, [(w.path, w.kind) for w in r.rows])))
+    assert [doing for doing, _ in early] == [HASHING]  # (a walk this small takes less than SO_FAR_EVERY)
     final = [(w.path, w.kind) for w in report.rows]
-    assert early[0] == [p for p in final if p[1] != DUPLICATE] and ("/sub/copy2", DUPLICATE) in final
+    assert early[0][1] == [p for p in final if p[1] != DUPLICATE] and ("/sub/copy2", DUPLICATE) in final
+
+
+def test_a_long_walk_gives_the_report_so_far_as_it_goes(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the walk is long, what it found so far is handed over (largest first), each time more of it."""
+    import ufs_tui.core.reports.waste as W
+
+    for i in range(3000):  # deleted one by one in the upper: 3,000 wastes, found as the walk goes
+        lab.file(f"{lab.lowers[1]}/d{i // 100:02d}/f{i:04d}", b"x" * (i % 97 + 1))
+        lab.whiteout(f"{lab.upper}/d{i // 100:02d}/f{i:04d}")
+    monkeypatch.setattr(W, "SO_FAR_EVERY", 0.0)  # (a report at every check: every 512 names)
+    seen: list[tuple[str, int]] = []
+    report = find_waste(lab.stack(), so_far=lambda r, doing: seen.append((doing, len(r.rows))))
+    walking = [n for doing, n in seen if doing == WALKING]
+    assert len(walking) >= 5 and walking == sorted(walking) and 0 < walking[-1] < len(report.rows) == 3000
+    assert seen[-1] == (HASHING, 3000)

@@ -21,6 +21,7 @@ import bisect
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -122,21 +123,31 @@ class WasteReport:
         return out
 
 
+WALKING, HASHING = "walking the layers", "hashing equal-size files for duplicates"  # what a report so far lacks
+SO_FAR_EVERY = 1.0  # seconds of the walk between two reports so far
+
+
 def find_waste(
     stack: Stack,
     duplicates: bool = True,
     cancelled: Callable[[], bool] = lambda: False,
-    before_hashing: Callable[[WasteReport], None] | None = None,
+    so_far: Callable[[WasteReport, str], None] | None = None,
 ) -> WasteReport:
     """The wasted space of ``stack`` (see the module doc); ``duplicates``: also hash equal-size visible files.
-    ``before_hashing`` is given the report so far (every kind but duplicates) before any file is hashed for
-    duplicates: hashing reads whole files, the rest only the layers' listings."""
+    ``so_far`` is given the report so far and what is still being done: every :data:`SO_FAR_EVERY` seconds of
+    the walk (:data:`WALKING`), and before any file is hashed for duplicates (:data:`HASHING`: hashing reads
+    whole files, the rest only the layers' listings)."""
     walk = _Walk(stack)
     report = WasteReport(layer_bytes={layer.name: 0 for layer in stack.layers})
+    due = time.monotonic() + SO_FAR_EVERY
     for n, (path, item, _) in enumerate(walk.view.walk_items("/", with_hidden=True)):
-        if n % 512 == 0 and cancelled():
-            report.complete = False
-            break
+        if n % 512 == 0:
+            if cancelled():
+                report.complete = False
+                break
+            if so_far is not None and time.monotonic() >= due:
+                so_far(_snapshot(report), WALKING)
+                due = time.monotonic() + SO_FAR_EVERY
         if isinstance(item, Entry):
             walk.visible(path, item, report)
         else:
@@ -144,11 +155,16 @@ def find_waste(
     if report.complete:
         walk.hidden_dirs(report)
     if duplicates and report.complete:
-        if before_hashing is not None:
-            before_hashing(replace(report, rows=sorted(report.rows, key=_largest_first)))
+        if so_far is not None:
+            so_far(_snapshot(report), HASHING)
         report.rows += walk.duplicates(cancelled)
     report.rows.sort(key=_largest_first)
     return report
+
+
+def _snapshot(report: WasteReport) -> WasteReport:
+    """A copy of ``report`` as it is now, largest first (the walk goes on with the original)."""
+    return replace(report, rows=sorted(report.rows, key=_largest_first), layer_bytes=dict(report.layer_bytes))
 
 
 def _largest_first(w: Waste) -> tuple[int, str]:

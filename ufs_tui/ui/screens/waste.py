@@ -31,25 +31,25 @@ class WasteScreen(ModalScreen[str | None]):
     ]
 
     class Computed(Message, bubble=False):
-        """The waste of the stack, found by the worker (``final`` False: all but duplicates, still being hashed)."""
+        """The waste of the stack, found by the worker (``doing``: what it still does; "": the whole report)."""
 
-        def __init__(self, report: WasteReport, final: bool = True) -> None:
+        def __init__(self, report: WasteReport, doing: str = "") -> None:
             super().__init__()
             self.report = report
-            self.final = final
+            self.doing = doing
 
     def __init__(self, stack: Stack) -> None:
         super().__init__()
         self.stack = stack
         self.report: WasteReport | None = None
-        self.hashing = False  # the report lacks duplicates: files are being hashed
+        self.doing = ""  # what the worker still does (the report shown is not the whole one yet)
         self.grouped = False
         self.paths: list[str | None] = []  # per option: the path it jumps to (None: a group heading)
 
     @property
     def done(self) -> bool:
         """The whole report is shown (duplicates too)."""
-        return self.report is not None and not self.hashing
+        return self.report is not None and not self.doing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="waste"):
@@ -66,16 +66,16 @@ class WasteScreen(ModalScreen[str | None]):
     def _compute(self) -> None:
         worker = get_current_worker()
 
-        def so_far(report: WasteReport) -> None:  # all but duplicates: shown while files are hashed
-            post(self, self.Computed(report, final=False))
+        def so_far(report: WasteReport, doing: str) -> None:  # shown while the rest is found
+            post(self, self.Computed(report, doing))
 
-        report = find_waste(self.stack, cancelled=lambda: worker.is_cancelled, before_hashing=so_far)
+        report = find_waste(self.stack, cancelled=lambda: worker.is_cancelled, so_far=so_far)
         if not worker.is_cancelled:
             post(self, self.Computed(report))
 
     def on_waste_screen_computed(self, message: WasteScreen.Computed) -> None:
         self.report = message.report
-        self.hashing = not message.final
+        self.doing = message.doing
         self._show()
 
     def _show(self) -> None:
@@ -86,7 +86,7 @@ class WasteScreen(ModalScreen[str | None]):
         summary = (
             f"{human_size(report.wasted)} of {human_size(report.total)} stored is wasted ({share}) "
             f"in {len(report.rows)} place{'s' if len(report.rows) != 1 else ''}"
-        ) + ("; hashing equal-size files for duplicates…" if self.hashing else "")
+        ) + (f"; {self.doing}…" if self.doing else "")
         self.query_one("#waste-summary", Static).update(Text(summary))
         rows = self.query_one("#waste-rows", OptionList)
         at = rows.highlighted
