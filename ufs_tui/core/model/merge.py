@@ -219,11 +219,11 @@ class OverlayView:
     def walk_items(self, path: str = "/", with_hidden: bool = False) -> Iterator[tuple[str, Entry | Hidden, int]]:
         """Pre-order (path, item, depth) over the tree, names sorted; with hidden things of each dir if asked.
 
-        A dir that cannot be listed is recorded in :attr:`errors` and skipped.
+        A dir that cannot be listed is recorded in :attr:`errors` and skipped. A one-pass walk: the listings it
+        reads are not kept (the sources of the dirs met are, as for any listing).
         """
-        stack: list[tuple[str, int, Iterator[Entry | Hidden]]] = [
-            (normpath(path), 0, iter(self._items(path, with_hidden)))
-        ]
+        path = normpath(path)
+        stack: list[tuple[str, int, Iterator[Entry | Hidden]]] = [(path, 0, iter(self._items(path, with_hidden)))]
         while stack:
             d, depth, it = stack[-1]
             item = next(it, None)
@@ -240,9 +240,11 @@ class OverlayView:
 
     def _items(self, path: str, with_hidden: bool) -> list[Entry | Hidden]:
         try:
-            if not with_hidden:
-                return list(self.list_dir(path))
-            entries, hidden = self.list_all(path)
+            cached = None if with_hidden else self._listings.get(path)
+            if cached is not None:
+                return list(cached)
+            entries, hidden = self._scanner.scan(path, self.dir_sources(path), with_hidden)
+            self._remember(entries)
         except StackError as e:
             self.errors.setdefault(path, e.problem)
             return []
