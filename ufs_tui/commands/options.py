@@ -115,12 +115,9 @@ def given_options(args: argparse.Namespace) -> tuple[str, ...]:
 def stack_from_args(args: argparse.Namespace) -> Stack:
     given = given_options(args)
     if getattr(args, "source", None):
-        from dataclasses import replace
-
         from ..core.sources import open_source
 
-        stack = open_source(args.source, image=getattr(args, "image", None), **engine_opts(args))
-        return replace(stack, options=tuple(dict.fromkeys([*stack.options, *given]))) if given else stack
+        return open_source(args.source, image=getattr(args, "image", None), **engine_opts(args)).read_with(given)
     if args.lower is None:
         raise UfsError("--lower: give the lower layers (--lower DIR[:DIR...]) or a SOURCE (see --help)")
     options: list[str] = []

@@ -300,8 +300,8 @@ class Explorer:
             everything = mp is not None and ChangeMapper.key(posixpath.normpath(mp)) in changes.touched
             touched = changes.touched
             layered = (*self._own.values(), *self._focused.values())
-            views = [self.full, *(v for v in layered if everything or _reads_any(v, touched))]
-            if self.below is not None and (everything or _reads_any(self.below, touched)):
+            views = [self.full, *(v for v in layered if everything or _reads_any(v.stack, touched))]
+            if self.below is not None and (everything or _reads_any(self.below.stack, touched)):
                 views.append(self.below)
             for mdir, names in changes.dirs.items():
                 for view in views:
@@ -309,8 +309,8 @@ class Explorer:
                     for name in names or ():
                         view.invalidate(join(mdir, name))
         with self._totals_lock:
-            sums = list(self._totals.values())
-        for totals in sums:
+            sums = [t for t in self._totals.values() if everything or _reads_any(t.stack, touched)]
+        for totals in sums:  # (outside the explorer's lock: a sum may be reading a big dir)
             for mdir, names in changes.dirs.items():
                 totals.forget(mdir, names)
 
@@ -347,9 +347,9 @@ def _with_total(item: Item, totals: DirTotals, now: bool) -> Item:
     return item if total is None else replace(item, size=total)
 
 
-def _reads_any(view: OverlayView, roots: set[str]) -> bool:
-    """Whether ``view`` reads a layer under one of the changed ``roots``."""
-    return any(ChangeMapper.key(la.path) in roots for la in view.stack.all_layers)
+def _reads_any(stack: Stack, roots: set[str]) -> bool:
+    """Whether ``stack`` has a layer under one of the changed ``roots``."""
+    return any(ChangeMapper.key(la.path) in roots for la in stack.all_layers)
 
 
 def _below_changer(stack: Stack) -> OverlayView | None:

@@ -43,7 +43,7 @@ from .model.errors import StackError, UfsError
 from .model.layer_reader import LayerReader
 from .model.markers import KIND_BY_FMT, probe
 from .model.merge import OverlayView, normpath
-from .model.stack import Layer, LayerFS, Stack
+from .model.stack import Layer, LayerFS, Stack, fs_holding
 from .panes import own_stack, where
 from .sources.archive import TarLayerFS
 
@@ -87,10 +87,7 @@ class Plan:
 
     def fs_of(self, real: str) -> LayerFS | None:
         """The LayerFS a real path is read through (an archive's layer tar), None for a path on disk."""
-        for root, fs in self.fs.items():
-            if real.startswith(root) and (len(real) == len(root) or real[len(root)] == "/"):
-                return fs
-        return None
+        return fs_holding(real, self.fs.items())
 
     def counts(self) -> dict[str, int]:
         """Entries by kind ("file", "dir", "symlink", "special", "hard link") and "bytes" (each inode once)."""

@@ -17,7 +17,7 @@ from .model import status as S
 from .model.errors import StackError
 from .model.markers import KIND_BY_FMT
 from .model.merge import Entry, OverlayView, join, normpath
-from .panes import KERNEL_DIFFERS, Item, merged_item
+from .panes import KERNEL_DIFFERS, Item, file_size, merged_item
 
 _NOT_IN_KERNEL = {S.WHITED_OUT, S.OPAQUE_HIDDEN, S.WHITEOUT, S.SHADOWED}  # rows of names the mount never shows
 
@@ -157,18 +157,13 @@ class KernelCheck:
             return it
         self.mismatches[it.path] = why
         leaf = it.leaf or k is None or k.kind != "dir"
-        return replace(it, status=KERNEL_DIFFERS, note=why, leaf=leaf, size=_kernel_size(k))
+        return replace(it, status=KERNEL_DIFFERS, note=why, leaf=leaf, size=file_size(k))
 
     def _only_one_side(self, parent: str, name: str, e: Entry | None, k: KernelFacts | None, why: str) -> Item:
         path = join(parent, name)
         self.mismatches[path] = why
         if e is not None:
-            return replace(merged_item(e, parent), status=KERNEL_DIFFERS, note=why, leaf=True, size=_kernel_size(k))
+            return replace(merged_item(e, parent), status=KERNEL_DIFFERS, note=why, leaf=True, size=file_size(k))
         assert k is not None
         real = self.kernel_path(path)
-        return Item(name, path, k.kind, KERNEL_DIFFERS, real, why, k.target, leaf=k.kind != "dir", size=_kernel_size(k))
-
-
-def _kernel_size(k: KernelFacts | None) -> int | None:
-    """A row's size where the kernel disagrees: what the kernel says (a file's; no total for a dir)."""
-    return k.size if k is not None and k.kind == "file" else None
+        return Item(name, path, k.kind, KERNEL_DIFFERS, real, why, k.target, leaf=k.kind != "dir", size=file_size(k))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from .model import status as S
 from .model.errors import StackError
@@ -61,6 +62,19 @@ class Item:
         return self.expandable and self.status != KERNEL_DIFFERS
 
 
+class _Sized(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+def file_size(what: _Sized | None) -> int | None:
+    """A row's size of a regular file (an entry, a layer's node of it, what the kernel says of it); None for
+    anything else."""
+    return what.size if what is not None and what.kind == "file" else None
+
+
 def own_stack(stack: Stack, layer: Layer) -> Stack:
     """A stack of ``layer`` alone, to read what that layer holds itself (markers decoded, nothing merged)."""
     alone = Layer(layer.path, "lower", 1 << 30, layer.label, layer.fs)  # no layer lies below it; read as it is
@@ -78,10 +92,10 @@ def merged_item(entry: Entry, parent: str) -> Item:
         note = "hard link: the inode index's copy"
     elif entry.status == S.LOWER:
         note = entry.layer.name
-    size = entry.size if entry.kind == "file" else None
     return Item(
-        entry.name, join(parent, entry.name), entry.kind, entry.status, entry.real_path, note, entry.target, size=size
-    )
+        entry.name, join(parent, entry.name), entry.kind, entry.status, entry.real_path, note, entry.target,
+        size=file_size(entry),
+    )  # fmt: skip
 
 
 def merged_items(
@@ -112,10 +126,9 @@ def merged_items(
             under = []
         for e in under:
             if e.name not in visible and e.name not in items:
-                size = e.size if e.kind == "file" else None
                 items[e.name] = Item(
                     e.name, join(path, e.name), e.kind, S.OPAQUE_HIDDEN, e.real_path, "hidden by opaque dir", leaf=True,
-                    size=size,
+                    size=file_size(e),
                 )  # fmt: skip
     return [items[n] for n in sorted(items)]
 
@@ -125,9 +138,8 @@ def _hidden_item(full: OverlayView, name: str, parent: str, real: str, status: s
     kind = node.kind if node is not None else "unknown"
     verb = "deleted" if status == S.WHITED_OUT else "hidden"
     note = f"{verb} by {by.name}" if by is not None else verb
-    size = node.size if node is not None and kind == "file" else None
     # A hidden dir is shown without children in the Merged pane: nothing below it is visible.
-    return Item(name, join(parent, name), kind, status, real, note, leaf=True, size=size)
+    return Item(name, join(parent, name), kind, status, real, note, leaf=True, size=file_size(node))
 
 
 # ------------------------------------------------------------ Upper/Lower panes
@@ -153,8 +165,7 @@ def layer_items(
     out: list[Item] = []
     for e in entries:
         status, note = _row_fate(full, layer, index, path, e.name, e.is_dir, parent_status, fates)
-        size = e.size if e.kind == "file" else None
-        out.append(Item(e.name, join(path, e.name), e.kind, status, e.real_path, note, e.target, size=size))
+        out.append(Item(e.name, join(path, e.name), e.kind, status, e.real_path, note, e.target, size=file_size(e)))
     for h in hidden:
         if h.status != S.WHITEOUT:
             continue
@@ -211,8 +222,7 @@ def layer_item(
             if e is None:
                 return None
             status, note = _row_fate(full, layer, full.source_index(), parent, name, e.is_dir, parent_status)
-            size = e.size if e.kind == "file" else None
-            return Item(name, path, e.kind, status, e.real_path, note, e.target, size=size)
+            return Item(name, path, e.kind, status, e.real_path, note, e.target, size=file_size(e))
         if v.fate == S.F_WHITEOUT:
             return Item(name, path, v.node.kind, S.WHITEOUT, v.path, "whiteout: deletes this name below")
     return None

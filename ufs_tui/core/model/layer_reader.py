@@ -15,7 +15,7 @@ from . import dirscan
 from .content import DEFAULT_CAP, Content, content_of, read_content
 from .entry import Source
 from .markers import WH_FUSE_OPAQUE, WH_OPAQUE, WH_PREFIX, Node, probe
-from .stack import Layer, LayerFS, Stack
+from .stack import Layer, LayerFS, Stack, within
 
 
 class DirListing:
@@ -155,10 +155,10 @@ class LayerReader:
     # ---------------------------------------------------------------- archives
     def _fs_of(self, path: str) -> LayerFS | None:
         root, fs = self._last_fs  # (paths come in runs of one layer's: that one is tried first)
-        if path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        if within(path, root):
             return fs
         for root, fs in self.fs.items():
-            if path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+            if within(path, root):
                 self._last_fs = (root, fs)
                 return fs
         return None

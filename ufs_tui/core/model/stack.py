@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -46,6 +46,16 @@ class LayerFS(Protocol):
     def chunks(self, path: str) -> Iterator[bytes]:
         """All of the regular file at ``path``, as a stream of chunks (never held whole). Raises OSError."""
         ...
+
+
+def within(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or under it (``/a/bc`` is not under ``/a/b``; everything is under ``/``)."""
+    return path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/" or root[-1:] == "/")
+
+
+def fs_holding(real: str, roots: Iterable[tuple[str, LayerFS]]) -> LayerFS | None:
+    """The LayerFS whose layer root holds ``real`` (an archive's layer tar), None for a path on disk."""
+    return next((fs for root, fs in roots if within(real, root)), None)
 
 
 def fs_digest(fs: LayerFS, path: str) -> bytes:
@@ -111,6 +121,10 @@ class Stack:
     @property
     def all_layers(self) -> tuple[Layer, ...]:
         return self.layers + self.data_layers
+
+    def read_with(self, options: Sequence[str]) -> Stack:
+        """This stack read with ``options`` too (mount options given with it): its own first, none twice."""
+        return replace(self, options=tuple(dict.fromkeys([*self.options, *options]))) if options else self
 
     def below(self, layer: Layer) -> Stack:
         """The read-only stack of the lowers under ``layer``: what it sits on."""

@@ -402,8 +402,7 @@ def refused_redirects(stack: Stack, options: Sequence[str] = (), limit: int = RE
             break
     if not found:
         return ["…"] if stopped else []
-    opts = tuple(dict.fromkeys([*stack.options, *options]))
-    view = OverlayView(replace(stack, options=opts, xattr_ns=ns))
+    view = OverlayView(replace(stack.read_with(options), xattr_ns=ns))
     out: list[str] = []
     for path in sorted(found):
         try:

@@ -47,7 +47,7 @@ from ..model.errors import StackError
 from ..model.inode_index import index_used
 from ..model.markers import KIND_BY_FMT
 from ..model.merge import OverlayView
-from ..model.stack import LAYER_NAME, Layer, LayerFS, Stack, fs_digest
+from ..model.stack import LAYER_NAME, Layer, LayerFS, Stack, fs_digest, fs_holding
 from ..panes import own_stack
 
 ADDED, CHANGED, DELETED = S.DIFF_ADDED, S.DIFF_CHANGED, S.DIFF_DELETED
@@ -119,10 +119,7 @@ class Tree:
 
     def fs_of(self, real: str) -> LayerFS | None:
         """The LayerFS ``real`` is read through (an archive's layer), None for a path on disk."""
-        for root, fs in self._fs:
-            if real.startswith(root) and (len(real) == len(root) or real[len(root)] == "/"):
-                return fs
-        return None
+        return fs_holding(real, self._fs)
 
     def top(self, path: str) -> Entry | None:
         """The entry at merged path ``path`` (None: not in this tree)."""

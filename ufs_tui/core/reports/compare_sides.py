@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..model.errors import StackError
 from ..model.stack import LAYER_NAME, Stack, XattrNamespace
@@ -71,7 +71,7 @@ def _open_stack(spec: str, source: str, layer: str | None, opts: SideOptions) ->
         from ..sources import open_source
 
         stack = open_source(source, image=opts.image, **opts.engines)
-        return replace(stack, options=tuple(dict.fromkeys([*stack.options, *opts.options]))) if opts.options else stack
+        return stack.read_with(opts.options)
     if layer is not None:
         raise StackError(spec, f"{source} is a plain dir, not a stack: it has no layer {layer}")
     return Stack.build([source], xattr_ns=opts.xattr_ns, options=(*opts.dir_options, *opts.options))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..model.errors import StackError
 from ..model.merge import OverlayView, Source, join, normpath
-from ..model.stack import Stack
+from ..model.stack import Stack, within
 
 
 def dir_sizes(view: OverlayView, depth: int, cancelled: Callable[[], bool] = lambda: False) -> dict[str, int]:
@@ -59,6 +59,7 @@ class DirTotals:
     """
 
     def __init__(self, stack: Stack) -> None:
+        self.stack = stack
         self._view = OverlayView(stack)
         self._totals: dict[str, int] = {}
         self._lock = threading.Lock()  # held while one dir is read or the totals change
@@ -134,13 +135,5 @@ class DirTotals:
                 if up == "/":
                     break
                 up = up.rsplit("/", 1)[0] or "/"
-            for top in gone:
-                prefix = top.rstrip("/") + "/"
-                for key in [k for k in self._totals if k == top or k.startswith(prefix)]:
-                    del self._totals[key]
-
-    def forget_all(self) -> None:
-        with self._lock:
-            self._version += 1
-            self._view.invalidate_all()
-            self._totals.clear()
+            for key in [k for k in self._totals if any(within(k, top) for top in gone)]:
+                del self._totals[key]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from ..model import status as S
 from ..model.display import human_size
 from ..model.merge import Entry, Hidden, OverlayView
-from ..model.stack import Layer, Stack, fs_digest
+from ..model.stack import Layer, Stack, fs_digest, within
 from ..panes import own_stack
 from ..sources.common import parse_label
 from .ci_rules import CiNumbers, InefficientPath
@@ -213,10 +214,10 @@ class _Walk:
         fed_dirs = sorted(self.view.source_index())
         for path, kind, h in self._dirs:
             fed = []
-            for real in fed_dirs[bisect.bisect_left(fed_dirs, h.path) :]:
+            for real in itertools.islice(fed_dirs, bisect.bisect_left(fed_dirs, h.path), None):
                 if not real.startswith(h.path):
                     break
-                if len(real) == len(h.path) or real[len(h.path)] == "/":
+                if within(real, h.path):
                     fed.append(real)
             tops = [real for real in fed if not any(real.startswith(t + "/") for t in fed if t != real)]
             # (what a redirect feeds is counted where it shows, by the walk)
